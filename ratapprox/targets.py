@@ -1,0 +1,227 @@
+"""Target functions by name, each in three arithmetics: float64, mpmath, interval.
+
+=================  ============================  ==============================
+name               f(x)                          notes
+=================  ============================  ==============================
+``relu``           max(x, 0)                     kink at 0
+``abs``            |x|                           kink at 0 (Newman 1964; Stahl 1993)
+``sign``           sign(x), sign(0) = 0          jump at 0: use a gapped domain
+``exp``            exp(x)                        analytic
+``step:THETA``     H(x - theta), H(0) = 1/2      jump at theta
+``jumprelu:THETA`` x H(x - theta)                jump at theta (for theta != 0)
+=================  ============================  ==============================
+
+All three SAE gates are ``h (sign(h - c) + 1) / 2`` (ReLU: c = 0; JumpReLU: c = theta_j; TopK
+with a supplied threshold: c = tau_k), hence the choice of H(0) = 1/2 and sign(0) = 0.
+
+A :class:`Target` carries a float64 vectorised evaluation, an mpmath evaluation, and, for named
+targets, a rigorous interval enclosure ``f_iv`` (mpmath ``iv``) used by :mod:`ratapprox.certify`.
+An arbitrary Python callable gets ``f_iv = None``: its errors can only be *estimated* by dense
+sampling, never certified, and results say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from .errors import InvalidInputError, TargetEvaluationError
+
+__all__ = ["TARGET_NAMES", "Target", "get_target"]
+
+TARGET_NAMES = ("relu", "abs", "sign", "exp", "step:THETA", "jumprelu:THETA")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A function to approximate.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name (``"relu"``, ``"step:0.3"``, or ``"callable:<qualname>"``).
+    f_float : callable
+        Vectorised float64 evaluation, ``np.ndarray -> np.ndarray``.
+    f_mp : callable
+        Evaluation at one ``mpf`` at the current mpmath precision.
+    f_iv : callable or None
+        Rigorous enclosure of the range over an ``mpmath.iv.mpf`` interval, or ``None``.
+    breakpoints : tuple of str
+        Points (exact decimals) where ``f`` is not smooth; the error curve may peak there.
+    jumps : tuple of str
+        Points where ``f`` is discontinuous.  Uniform rational approximation cannot converge on a
+        domain containing a jump in its interior: exclude a neighbourhood (``--gap``).
+    parity : {"even", "odd", None}
+        Symmetry about 0, when there is one.
+    """
+
+    name: str
+    f_float: Callable[[np.ndarray], np.ndarray]
+    f_mp: Callable[[Any], Any]
+    f_iv: Callable[[Any], Any] | None = None
+    breakpoints: tuple[str, ...] = ()
+    jumps: tuple[str, ...] = ()
+    parity: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def certifiable(self) -> bool:
+        """Whether a rigorous interval enclosure exists (named targets)."""
+        return self.f_iv is not None
+
+    def __call__(self, x: np.ndarray | float) -> np.ndarray:
+        """float64 values; raises :class:`TargetEvaluationError` on NaN/Inf."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(self.f_float(x), dtype=float)
+        if y.shape != x.shape:
+            y = np.broadcast_to(y, x.shape).astype(float)
+        if not np.all(np.isfinite(y)):
+            bad = x[~np.isfinite(y)].ravel()[0]
+            raise TargetEvaluationError(f"target `{self.name}` returned a non-finite value at x = {bad!r}")
+        return y
+
+    def mp(self, x: Any) -> mpmath.mpf:
+        """mpmath value at the current precision; raises on NaN/Inf."""
+        y = self.f_mp(mpmath.mpf(x))
+        try:
+            y = mpmath.mpf(y)
+        except (TypeError, ValueError) as exc:
+            raise TargetEvaluationError(f"target `{self.name}` returned a non-real value at x = {x}") from exc
+        if not mpmath.isfinite(y):
+            raise TargetEvaluationError(f"target `{self.name}` returned a non-finite value at x = {x}")
+        return y
+
+
+# --------------------------------------------------------------------------- interval helpers
+def _iv_relu(x: Any) -> Any:
+    a, b = x.a, x.b
+    lo = a if a > 0 else mpmath.iv.mpf(0)
+    hi = b if b > 0 else mpmath.iv.mpf(0)
+    return mpmath.iv.mpf([lo.a, hi.b])
+
+
+def _iv_abs(x: Any) -> Any:
+    a, b = x.a, x.b
+    if a >= 0:
+        return x
+    if b <= 0:
+        return -x
+    m = max(-a, b)
+    return mpmath.iv.mpf([0, m.b])
+
+
+def _iv_step(theta: str) -> Callable[[Any], Any]:
+    th = mpmath.iv.mpf(theta)  # an enclosure of the exact decimal theta
+
+    def f(x: Any) -> Any:
+        if x.a > th.b:
+            return mpmath.iv.mpf(1)
+        if x.b < th.a:
+            return mpmath.iv.mpf(0)
+        return mpmath.iv.mpf([0, 1])
+
+    return f
+
+
+def _iv_jumprelu(theta: str) -> Callable[[Any], Any]:
+    th = mpmath.iv.mpf(theta)
+
+    def f(x: Any) -> Any:
+        if x.a > th.b:
+            return x
+        if x.b < th.a:
+            return mpmath.iv.mpf(0)
+        # The interval straddles the jump: f takes 0 and values of x (and theta/2 at theta).
+        lo = min(x.a, mpmath.iv.mpf(0).a)
+        hi = max(x.b, mpmath.iv.mpf(0).b)
+        return mpmath.iv.mpf([lo.a if hasattr(lo, "a") else lo, hi.b if hasattr(hi, "b") else hi])
+
+    return f
+
+
+def _iv_sign(x: Any) -> Any:
+    if x.a > 0:
+        return mpmath.iv.mpf(1)
+    if x.b < 0:
+        return mpmath.iv.mpf(-1)
+    return mpmath.iv.mpf([-1, 1])
+
+
+# --------------------------------------------------------------------------- float/mp helpers
+def _step_float(theta: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: np.where(x > theta, 1.0, np.where(x < theta, 0.0, 0.5))
+
+
+def _step_mp(theta: str) -> Callable[[Any], Any]:
+    def f(x: Any) -> Any:
+        th = mpmath.mpf(theta)
+        return mpmath.mpf(1) if x > th else (mpmath.mpf(0) if x < th else mpmath.mpf(1) / 2)
+
+    return f
+
+
+def _parse_theta(spec: str, name: str) -> str:
+    try:
+        d = Decimal(spec)
+    except InvalidOperation as exc:
+        raise InvalidInputError(f"`{name}:THETA` needs a number after the colon, got {spec!r}") from exc
+    if not d.is_finite():
+        raise InvalidInputError(f"threshold must be finite, got {spec!r}")
+    return spec
+
+
+def _named(name: str) -> Target:
+    if name == "relu":
+        return Target(
+            "relu",
+            lambda x: np.maximum(x, 0.0),
+            lambda x: x if x > 0 else mpmath.mpf(0),
+            _iv_relu,
+            breakpoints=("0",),
+        )
+    if name == "abs":
+        return Target("abs", np.abs, mpmath.fabs, _iv_abs, breakpoints=("0",), parity="even")
+    if name == "sign":
+        return Target("sign", np.sign, mpmath.sign, _iv_sign, breakpoints=("0",), jumps=("0",), parity="odd")
+    if name == "exp":
+        return Target("exp", np.exp, mpmath.exp, mpmath.iv.exp)
+    if ":" in name:
+        kind, _, spec = name.partition(":")
+        if kind in ("step", "jumprelu"):
+            theta = _parse_theta(spec, kind)
+            tf = float(theta)
+            if kind == "step":
+                return Target(
+                    name, _step_float(tf), _step_mp(theta), _iv_step(theta),
+                    breakpoints=(theta,), jumps=(theta,), params={"theta": theta},
+                )
+            hs, hm = _step_float(tf), _step_mp(theta)
+            return Target(
+                name, lambda x: x * hs(x), lambda x: x * hm(x), _iv_jumprelu(theta),
+                breakpoints=(theta,), jumps=(theta,) if Decimal(theta) != 0 else (),
+                params={"theta": theta},
+            )
+    raise InvalidInputError(f"unknown target `{name}`; known: {', '.join(TARGET_NAMES)} or a Python callable")
+
+
+def get_target(spec: str | Target | Callable[[Any], Any]) -> Target:
+    """Resolve a target name, a :class:`Target`, or a Python callable.
+
+    A callable must accept a Python float and an ``mpf`` and return a real number.  Its float64
+    evaluation is vectorised with :func:`numpy.vectorize`; it has no interval enclosure, so its
+    errors are estimates (``Certificate.rigorous = False``).
+    """
+    if isinstance(spec, Target):
+        return spec
+    if isinstance(spec, str):
+        return _named(spec.strip().lower())
+    if callable(spec):
+        fv = np.vectorize(lambda t: float(spec(float(t))), otypes=[float])
+        qual = getattr(spec, "__qualname__", type(spec).__name__)
+        return Target(f"callable:{qual}", fv, spec, None)
+    raise InvalidInputError(f"a target is a name or a callable, got {type(spec).__name__}")
