@@ -58,6 +58,13 @@ class Target:
         domain containing a jump in its interior: exclude a neighbourhood (``--gap``).
     parity : {"even", "odd", None}
         Symmetry about 0, when there is one.
+    df_iv : callable or None
+        Rigorous enclosure of the (generalised, Clarke) derivative of ``f`` over an
+        ``mpmath.iv.mpf`` interval ``X``, or ``None`` when unknown.  It returns ``None`` for an
+        ``X`` on which ``f`` is not Lipschitz (``X`` meets a jump).  With it,
+        :mod:`ratapprox.certify` uses the mean-value form
+        :math:`e(X) \\subseteq e(c) + e'(X)(X - c)`, whose overestimation is :math:`O(|X|^2)`
+        near an extremum instead of :math:`O(|X|)`.
     """
 
     name: str
@@ -68,6 +75,7 @@ class Target:
     jumps: tuple[str, ...] = ()
     parity: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    df_iv: Callable[[Any], Any] | None = None
 
     @property
     def certifiable(self) -> bool:
@@ -152,6 +160,37 @@ def _iv_sign(x: Any) -> Any:
     return mpmath.iv.mpf([-1, 1])
 
 
+def _d_relu(x: Any) -> Any:
+    if x.a > 0:
+        return mpmath.iv.mpf(1)
+    if x.b < 0:
+        return mpmath.iv.mpf(0)
+    return mpmath.iv.mpf([0, 1])
+
+
+def _d_abs(x: Any) -> Any:
+    if x.a > 0:
+        return mpmath.iv.mpf(1)
+    if x.b < 0:
+        return mpmath.iv.mpf(-1)
+    return mpmath.iv.mpf([-1, 1])
+
+
+def _d_jump(theta: str, slope_right: int) -> Callable[[Any], Any]:
+    """Derivative of a function that is 0 left of theta, slope ``slope_right`` right of it, and
+    jumps at theta (step; jumprelu with theta != 0): no enclosure on an X that meets theta."""
+    th = mpmath.iv.mpf(theta)
+
+    def f(x: Any) -> Any:
+        if x.a > th.b:
+            return mpmath.iv.mpf(slope_right)
+        if x.b < th.a:
+            return mpmath.iv.mpf(0)
+        return None
+
+    return f
+
+
 # --------------------------------------------------------------------------- float/mp helpers
 def _step_float(theta: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.where(x > theta, 1.0, np.where(x < theta, 0.0, 0.5))
@@ -183,13 +222,19 @@ def _named(name: str) -> Target:
             lambda x: x if x > 0 else mpmath.mpf(0),
             _iv_relu,
             breakpoints=("0",),
+            df_iv=_d_relu,
         )
     if name == "abs":
-        return Target("abs", np.abs, mpmath.fabs, _iv_abs, breakpoints=("0",), parity="even")
+        return Target(
+            "abs", np.abs, mpmath.fabs, _iv_abs, breakpoints=("0",), parity="even", df_iv=_d_abs
+        )
     if name == "sign":
-        return Target("sign", np.sign, mpmath.sign, _iv_sign, breakpoints=("0",), jumps=("0",), parity="odd")
+        return Target(
+            "sign", np.sign, mpmath.sign, _iv_sign, breakpoints=("0",), jumps=("0",), parity="odd",
+            df_iv=_d_jump("0", 0),
+        )
     if name == "exp":
-        return Target("exp", np.exp, mpmath.exp, mpmath.iv.exp)
+        return Target("exp", np.exp, mpmath.exp, mpmath.iv.exp, df_iv=mpmath.iv.exp)
     if ":" in name:
         kind, _, spec = name.partition(":")
         if kind in ("step", "jumprelu"):
@@ -199,12 +244,14 @@ def _named(name: str) -> Target:
                 return Target(
                     name, _step_float(tf), _step_mp(theta), _iv_step(theta),
                     breakpoints=(theta,), jumps=(theta,), params={"theta": theta},
+                    df_iv=_d_jump(theta, 0),
                 )
             hs, hm = _step_float(tf), _step_mp(theta)
             return Target(
                 name, lambda x: x * hs(x), lambda x: x * hm(x), _iv_jumprelu(theta),
                 breakpoints=(theta,), jumps=(theta,) if Decimal(theta) != 0 else (),
                 params={"theta": theta},
+                df_iv=_d_relu if Decimal(theta) == 0 else _d_jump(theta, 1),
             )
     raise InvalidInputError(f"unknown target `{name}`; known: {', '.join(TARGET_NAMES)} or a Python callable")
 
