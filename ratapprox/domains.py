@@ -15,6 +15,7 @@ mpmath, not the nearest double.  Typical domains:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -186,8 +187,17 @@ class Domain:
         a, b, n = float(self.grid[0]), float(self.grid[1]), int(self.grid[2])
         x = a + (b - a) * np.arange(n) / (n - 1)
         keep = np.zeros(n, dtype=bool)
-        for lo, hi in self.intervals_float():
-            keep |= (x >= lo) & (x <= hi)
+        # Membership is decided exactly (as in points_mp): the grid points in [lo, hi] are the
+        # k with lo <= a + (b - a) k / (n - 1) <= hi, a contiguous range of k.  A float64 test
+        # would drop endpoints such as -0.1 = -1 + 2*9/20, computed as -0.09999999999999998.
+        fa, fb = Fraction(self.grid[0]), Fraction(self.grid[1])
+        scale = (n - 1) / (fb - fa)
+        for lo, hi in self.intervals:
+            k0 = max(0, math.ceil((Fraction(lo) - fa) * scale))
+            k1 = min(n - 1, math.floor((Fraction(hi) - fa) * scale))
+            if k0 <= k1:
+                keep[k0:k1 + 1] = True
+                x[k0:k1 + 1] = np.clip(x[k0:k1 + 1], float(lo), float(hi))
         return x[keep]
 
     def contains(self, x: float | np.ndarray) -> np.ndarray:
