@@ -1,0 +1,612 @@
+"""The arbitrary-precision rational Remez exchange (mpmath).
+
+Given a target :math:`f`, a weight :math:`w > 0` and a type :math:`(m, n)`, the best approximation
+:math:`r^* = p/q` minimises :math:`\\max_{x \\in X} |w(x)(f(x) - r(x))|` over the domain :math:`X`.
+When it is non-degenerate (defect 0), Chebyshev's theorem (Achieser 1956; Powell 1981, ch. 10)
+characterises it by an *alternation*: :math:`N = m + n + 2` points
+:math:`x_0 < \\dots < x_{N-1}` of :math:`X` where :math:`w(f - r^*)` takes the value
+:math:`\\pm\\|w(f - r^*)\\|` with alternating signs.  The Remez exchange (Remez 1934) iterates on
+such a reference.
+
+Levelled error (Werner 1962; Maehly 1963)
+-----------------------------------------
+On a reference, find :math:`p \\in \\mathcal P_m`, :math:`q \\in \\mathcal P_n` and the levelled error
+:math:`h` with
+
+.. math::  p(x_i) - \\Bigl(f(x_i) - \\frac{(-1)^i h}{w(x_i)}\\Bigr) q(x_i) = 0, \\qquad i = 0..N-1.
+
+With :math:`V_m, V_n` the Chebyshev-Vandermonde matrices (basis :math:`T_k(t)`, :math:`t` the
+affine map of the domain's hull onto [-1, 1], far better conditioned than monomials),
+:math:`F = \\operatorname{diag}(f_i)`, :math:`S = \\operatorname{diag}((-1)^i / w_i)`, this reads
+:math:`V_m a - (F - hS) V_n b = 0`.  Let the columns of :math:`U` (:math:`N \\times (n+1)`) span the
+orthogonal complement of :math:`\\operatorname{range} V_m` (from a full QR factorisation).  Then
+
+.. math::  (U^T F V_n)\\, b = h\\, (U^T S V_n)\\, b,
+
+an :math:`(n+1) \\times (n+1)` generalised eigenproblem, reduced to a standard one and solved by
+``mpmath.eig``.  Of its eigenvalues, the admissible one is real with a denominator that does not
+change sign on the domain (there is at most one such; Powell 1981, Thm 10.4); then
+:math:`a` solves :math:`V_m a = (F - hS) V_n b` (consistent, solved by least squares).  This is the
+linearised formulation of Werner and Maehly; Filip, Nakatsukasa, Trefethen & Beckermann (2018)
+use the same eigenproblem in a barycentric basis for their float64 algorithm.
+
+Exchange
+--------
+The local extrema of :math:`e = w(f - r)` are found by :func:`ratapprox.extrema.local_extrema_mp`;
+a new alternating reference of :math:`N` points is chosen by the multi-point rule
+(:func:`ratapprox.extrema.alternating_subset`), with a one-point exchange as fallback.  The
+iteration stops when :math:`(\\max|e| - |h|)/|h| \\le` ``tol``; by de la Vallée Poussin (1910)
+:math:`|h| \\le E^* \\le \\max|e|`, so the relative gap bounds the error in the computed optimum.
+
+Precision
+---------
+The working precision starts at ``dps + 10`` and rises when :math:`|h|` is small compared with
+:math:`\\max|f|` (the error curve is a difference of nearly equal numbers) or when the eigenproblem
+is ill-conditioned; the precision used is reported.
+
+Degree defect
+-------------
+If the target has a parity (``Target.parity``) and the domain is symmetric about 0, the best
+approximation has the same parity (uniqueness), so its exact type :math:`(m', n')` drops to the
+right parities and the defect is :math:`d = \\min(m - m', n - n')`.  The engine then solves the
+reduced type, which has no such degeneracy, and reports ``defect = d`` together with the
+alternation it finds (at least :math:`m + n + 2 - d` points).  Other degeneracies show up as a
+singular eigenproblem and end the run with reason ``"singular"``.
+
+Possible issues
+---------------
+* The start reference matters for rational Remez.  The cascade is: a user ``start``; the float64
+  engine (:func:`ratapprox.remez_float.remez_float`) when it is present and converges; a discrete
+  best approximation on a dense sample by the differential correction algorithm (Cheney & Loeb
+  1961; Barrodale, Powell & Roberts 1972), solved as linear programmes by HiGHS; Chebyshev points.
+  Problems whose error is below ~1e-11 skip the float64 stages (their curves are noise in double).
+* Extrema narrower than the sample spacing between two reference points can be missed; the
+  reported ``max_error`` is an estimate, and certification (:mod:`ratapprox.certify`) is separate.
+* Degeneracies other than parity (e.g. a target that happens to be a rational of lower type) are
+  detected only as singular solves; they end in :class:`~ratapprox.errors.ConvergenceError`.
+
+References
+----------
+.. [1] E. Ya. Remez, "Sur le calcul effectif des polynômes d'approximation de Tchebichef",
+   C. R. Acad. Sci. Paris 199 (1934) 337-340.
+.. [2] H. Werner, "Die konstruktive Ermittlung der Tschebyscheff-Approximierenden im Bereich der
+   rationalen Funktionen", Arch. Rational Mech. Anal. 11 (1962) 368-384.
+.. [3] H. J. Maehly, "Methods for fitting rational approximations, Parts II and III",
+   J. ACM 10 (1963) 257-277.
+.. [4] M. J. D. Powell, *Approximation Theory and Methods*, Cambridge University Press, 1981, ch. 10.
+.. [5] S.-I. Filip, Y. Nakatsukasa, L. N. Trefethen, B. Beckermann, "Rational minimax
+   approximation via adaptive barycentric representations", SIAM J. Sci. Comput. 40(4) (2018)
+   A2427-A2455, :doi:`10.1137/17M1132409`.
+.. [6] C. J. de la Vallée Poussin, "Sur les polynômes d'approximation et la représentation
+   approchée d'un angle", Bull. Acad. Roy. Belgique (1910).
+.. [7] I. Barrodale, M. J. D. Powell, F. K. Roberts, "The differential correction algorithm for
+   rational l-infinity approximation", SIAM J. Numer. Anal. 9 (1972) 493-504.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from ._context import workdps
+from ._exchange import ExchangeRun
+from .domains import Domain
+from .errors import ConvergenceError, InvalidInputError
+from .extrema import alternating_subset, local_extrema_float, local_extrema_mp
+from .targets import Target
+
+__all__ = ["ChebRational", "parity_reduced_type", "remez_mp"]
+
+#: Extra decimal digits carried above the requested ``dps``.
+GUARD_DPS = 10
+#: Below this relative error level (error / max|f|) the float64 start stages are skipped.
+FLOAT_START_FLOOR = 1e-11
+
+
+class _Singular(Exception):
+    """The levelled-error solve found no admissible eigenvalue."""
+
+
+# --------------------------------------------------------------------------- rational in Chebyshev form
+@dataclass
+class ChebRational:
+    """:math:`r(x) = \\sum_k a_k T_k(t) / \\sum_k b_k T_k(t)`, :math:`t = (2x - lo - hi)/(hi - lo)`.
+
+    The working representation of the mp engine: coefficients are mpf, the hull ``[lo, hi]``
+    mpf.  ``to_monomial`` converts to power-basis coefficients in ``x``.
+    """
+
+    a: list
+    b: list
+    lo: Any
+    hi: Any
+
+    def _t(self, x: Any) -> Any:
+        return (2 * x - self.lo - self.hi) / (self.hi - self.lo)
+
+    @staticmethod
+    def _clenshaw(c: Sequence[Any], t: Any) -> Any:
+        b1 = b2 = 0
+        for ck in reversed(c[1:]):
+            b1, b2 = 2 * t * b1 - b2 + ck, b1
+        return t * b1 - b2 + c[0]
+
+    def num(self, x: Any) -> Any:
+        return self._clenshaw(self.a, self._t(x))
+
+    def den(self, x: Any) -> Any:
+        return self._clenshaw(self.b, self._t(x))
+
+    def __call__(self, x: Any) -> Any:
+        t = self._t(x)
+        return self._clenshaw(self.a, t) / self._clenshaw(self.b, t)
+
+    def den_float(self, x: np.ndarray) -> np.ndarray:
+        t = (2 * x - float(self.lo) - float(self.hi)) / (float(self.hi) - float(self.lo))
+        return np.polynomial.chebyshev.chebval(t, [float(c) for c in self.b])
+
+    def eval_float(self, x: np.ndarray) -> np.ndarray:
+        t = (2 * x - float(self.lo) - float(self.hi)) / (float(self.hi) - float(self.lo))
+        cheb = np.polynomial.chebyshev.chebval
+        return cheb(t, [float(c) for c in self.a]) / cheb(t, [float(c) for c in self.b])
+
+    def to_monomial(self) -> tuple[list, list]:
+        """Power-basis coefficients in ``x``, ascending, scaled so that ``den[0] == 1``.
+
+        Uses the current mp precision.  Raises ``ZeroDivisionError`` if ``q(0) = 0``.
+        """
+        alpha = 2 / (self.hi - self.lo)
+        beta = -(self.lo + self.hi) / (self.hi - self.lo)
+        num = _compose(_cheb_to_power(self.a), alpha, beta)
+        den = _compose(_cheb_to_power(self.b), alpha, beta)
+        if den[0] == 0:
+            raise ZeroDivisionError("q(0) = 0: cannot scale the denominator to den[0] = 1")
+        d0 = den[0]
+        return [c / d0 for c in num], [c / d0 for c in den]
+
+
+def _cheb_to_power(c: Sequence[Any]) -> list:
+    """Power-basis coefficients (ascending, in t) of :math:`\\sum_k c_k T_k(t)` (exact recurrence)."""
+    n = len(c)
+    out = [mpmath.mpf(0)] * n
+    tkm1, tk = [1], [0, 1]  # T_0, T_1 as integer coefficient lists
+    for k, ck in enumerate(c):
+        if k == 0:
+            poly = tkm1
+        elif k == 1:
+            poly = tk
+        else:
+            nxt = [0] + [2 * v for v in tk]
+            for j, v in enumerate(tkm1):
+                nxt[j] -= v
+            tkm1, tk = tk, nxt
+            poly = tk
+        for j, v in enumerate(poly):
+            out[j] += ck * v
+    return out
+
+
+def _compose(c: Sequence[Any], alpha: Any, beta: Any) -> list:
+    """Coefficients in x of :math:`\\sum_j c_j (\\alpha x + \\beta)^j` (Horner on polynomials)."""
+    res = [mpmath.mpf(0)]
+    for cj in reversed(c):
+        # res <- res * (alpha x + beta) + cj
+        new = [mpmath.mpf(0)] * (len(res) + 1)
+        for i, v in enumerate(res):
+            new[i] += v * beta
+            new[i + 1] += v * alpha
+        new[0] += cj
+        res = new
+    return res[: len(c)]
+
+
+# --------------------------------------------------------------------------- helpers
+def _cheb_vander(ts: Sequence[Any], k: int) -> Any:
+    """Matrix ``[T_j(t_i)]`` (rows i, columns j = 0..k) in mp."""
+    mat = mpmath.matrix(len(ts), k + 1)
+    for i, t in enumerate(ts):
+        tj, tjm1 = mpmath.mpf(1), None
+        for j in range(k + 1):
+            if j == 0:
+                val = mpmath.mpf(1)
+            elif j == 1:
+                val = t
+            else:
+                val = 2 * t * tj - tjm1
+            if j >= 1:
+                tjm1, tj = tj, val
+            mat[i, j] = val
+    return mat
+
+
+def _is_symmetric(domain: Domain) -> bool:
+    """Whether the domain is its own mirror image under x -> -x (decided in exact decimals)."""
+    ivs = [(Decimal(a), Decimal(b)) for a, b in domain.intervals]
+    mirrored = sorted((-b, -a) for a, b in ivs)
+    if mirrored != ivs:
+        return False
+    if domain.points is not None:
+        pts = sorted(Decimal(p) for p in domain.points)
+        return pts == sorted(-p for p in pts)
+    if domain.grid is not None:
+        return Decimal(domain.grid[0]) == -Decimal(domain.grid[1])
+    return True
+
+
+def parity_reduced_type(target: Target, domain: Domain, m: int, n: int,
+                        weight: Callable | None = None) -> tuple[int, int, int]:
+    """Exact type ``(m', n')`` forced by parity, and the defect ``d = min(m - m', n - n')``.
+
+    Applies when the target is even or odd, the domain symmetric about 0 and no weight is given
+    (a weight of unknown parity could break the symmetry).  An even best approximation has even
+    numerator and denominator; an odd one an odd numerator and an even denominator.
+    """
+    if weight is not None or target.parity not in ("even", "odd") or not _is_symmetric(domain):
+        return m, n, 0
+    n2 = n - (n % 2)
+    m2 = m - (m % 2) if target.parity == "even" else (m if m % 2 == 1 else m - 1)
+    if m2 < 0:
+        # Odd target with m = 0: the best approximation is r = 0, of type (0, 0).
+        m2, n2 = 0, 0
+    return m2, n2, min(m - m2, n - n2)
+
+
+# --------------------------------------------------------------------------- levelled error
+def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: Any,
+                    check_float: np.ndarray | None) -> tuple[Any, ChebRational, Any]:
+    """Solve the linearised levelled-error problem on the reference ``xs``.
+
+    Returns ``(h, r, cond)`` where ``cond`` estimates the condition number of the eigenproblem's
+    right-hand matrix (used to decide whether to raise the precision).
+    """
+    N = len(xs)
+    ts = [(2 * x - lo - hi) / (hi - lo) for x in xs]
+    Vm = _cheb_vander(ts, m)
+    Vn = _cheb_vander(ts, n)
+    Qfull, _ = mpmath.qr(Vm, mode="full")
+    # Columns m+1..N-1 of the full Q span the orthogonal complement of range(V_m).
+    U = Qfull[:, m + 1:N]
+    sgn = [(-1) ** i / ws[i] for i in range(N)]
+    FV = mpmath.matrix(N, n + 1)
+    SV = mpmath.matrix(N, n + 1)
+    for i in range(N):
+        for j in range(n + 1):
+            FV[i, j] = fs[i] * Vn[i, j]
+            SV[i, j] = sgn[i] * Vn[i, j]
+    A = U.T * FV
+    B = U.T * SV
+    try:
+        Binv = mpmath.inverse(B)
+    except ZeroDivisionError as exc:
+        raise _Singular("the levelled-error matrix U^T S V_n is singular") from exc
+    cond = mpmath.mnorm(B, 1) * mpmath.mnorm(Binv, 1)
+    C = Binv * A
+    if n == 0:
+        evals, evecs = [C[0, 0]], mpmath.matrix([[1]])
+    else:
+        evals, evecs = mpmath.eig(C)
+    cands = []
+    scale = max(abs(v) for v in evals) or mpmath.mpf(1)
+    imag_tol = mpmath.eps ** (mpmath.mpf(1) / 2) * scale
+    for k, lam in enumerate(evals):
+        if abs(mpmath.im(lam)) > imag_tol:
+            continue
+        b = [mpmath.re(evecs[j, k]) for j in range(n + 1)]
+        nb = max(abs(v) for v in b)
+        if nb == 0:
+            continue
+        b = [v / nb for v in b]
+        qv = [sum(Vn[i, j] * b[j] for j in range(n + 1)) for i in range(N)]
+        if not (all(v > 0 for v in qv) or all(v < 0 for v in qv)):
+            continue
+        if check_float is not None and n > 0:
+            tt = (2 * check_float - float(lo) - float(hi)) / (float(hi) - float(lo))
+            qs = np.polynomial.chebyshev.chebval(tt, [float(v) for v in b])
+            if not (np.all(qs > 0) or np.all(qs < 0)):
+                continue
+        if qv[0] < 0:
+            b = [-v for v in b]
+        cands.append((abs(mpmath.re(lam)), mpmath.re(lam), b))
+    if not cands:
+        raise _Singular("no real eigenvalue with a sign-definite denominator")
+    _, h, b = min(cands, key=lambda c: c[0])
+    # Numerator: V_m a = (F - h S) V_n b; consistent, so least squares solves it exactly.
+    rhs = mpmath.matrix(N, 1)
+    for i in range(N):
+        qi = sum(Vn[i, j] * b[j] for j in range(n + 1))
+        rhs[i] = (fs[i] - h * sgn[i]) * qi
+    a, _res = mpmath.qr_solve(Vm, rhs)
+    return h, ChebRational([a[j] for j in range(m + 1)], b, lo, hi), cond
+
+
+# --------------------------------------------------------------------------- start references
+def _chebyshev_reference(domain: Domain, N: int) -> list[float]:
+    """N points: Chebyshev extreme points per interval, counts proportional to length."""
+    if domain.is_discrete:
+        pts = domain.points_float()
+        idx = np.round((1 - np.cos(np.pi * np.arange(N) / (N - 1))) / 2 * (len(pts) - 1)).astype(int)
+        idx = np.unique(idx)
+        if len(idx) < N:  # few points: spread evenly instead
+            idx = np.round(np.linspace(0, len(pts) - 1, N)).astype(int)
+        return [float(v) for v in pts[idx]]
+    ivs = domain.intervals_float()
+    lens = np.array([b - a for a, b in ivs])
+    k = len(ivs)
+    counts = np.maximum(2 if N >= 2 * k else 1, np.floor(N * lens / lens.sum()).astype(int))
+    while counts.sum() > N:
+        counts[np.argmax(counts)] -= 1
+    while counts.sum() < N:
+        counts[np.argmax(lens / counts)] += 1
+    out = []
+    for (a, b), c in zip(ivs, counts):
+        if c == 1:
+            out.append((a + b) / 2)
+            continue
+        t = -np.cos(np.pi * np.arange(c) / (c - 1))
+        out.extend(a + (b - a) * (t + 1) / 2)
+    return sorted(out)
+
+
+def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 1500) -> np.ndarray:
+    """Chebyshev points per interval plus points clustered geometrically at the breakpoints."""
+    if domain.is_discrete:
+        return domain.points_float()
+    x = domain.sample(n)
+    extra = []
+    span = float(Decimal(domain.upper) - Decimal(domain.lower))
+    for bp in breakpoints:
+        d = span * np.geomspace(1e-9, 0.5, 120)
+        extra.extend([bp - d, bp + d, [bp]])
+    if extra:
+        x = np.concatenate([x, *extra])
+    return np.unique(x[domain.contains(x)])
+
+
+def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: float, hi: float,
+              max_iter: int = 25) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Best discrete approximation on ``x`` by differential correction (Barrodale et al. 1972).
+
+    Each step solves the LP: minimise ``d`` over ``(a, b, d)`` subject to
+    ``|w_i (f_i q(x_i) - p(x_i))| - Delta_k q(x_i) <= d q_k(x_i)`` and ``|b_j| <= 1``; then
+    ``Delta_{k+1} = max w |f - p/q|``.  Returns Chebyshev coefficients ``(a, b)`` and the error,
+    or ``None`` when the LP solver fails.
+    """
+    from scipy.optimize import linprog  # scipy is a core dependency; imported late (start-up cost)
+
+    cheb = np.polynomial.chebyshev
+    t = (2 * x - lo - hi) / (hi - lo)
+    Vm = cheb.chebvander(t, m)
+    Vn = cheb.chebvander(t, n)
+    # Start: the polynomial least-squares fit (q = 1).
+    a = np.linalg.lstsq(Vm, f, rcond=None)[0]
+    b = np.zeros(n + 1)
+    b[0] = 1.0
+    delta = float(np.max(w * np.abs(f - Vm @ a)))
+    best = (a, b, delta)
+    nv = (m + 1) + (n + 1) + 1
+    cost = np.zeros(nv)
+    cost[-1] = 1.0
+    bounds = [(None, None)] * (m + 1) + [(-1.0, 1.0)] * (n + 1) + [(None, None)]
+    for _ in range(max_iter):
+        qk = Vn @ b
+        wf = (w * f)[:, None] * Vn
+        wp = w[:, None] * Vm
+        # +(w f q - w p) - Delta q - d qk <= 0  and  -(w f q - w p) - Delta q - d qk <= 0
+        A1 = np.hstack([-wp, wf - delta * Vn, -qk[:, None]])
+        A2 = np.hstack([wp, -wf - delta * Vn, -qk[:, None]])
+        res = linprog(cost, A_ub=np.vstack([A1, A2]), b_ub=np.zeros(2 * len(x)), bounds=bounds,
+                      method="highs")
+        if res.status != 0:
+            return None if best[2] == np.inf else best
+        z = res.x
+        if z[-1] >= -1e-14 * max(delta, 1e-300):
+            break
+        a_new, b_new = z[: m + 1], z[m + 1: m + n + 2]
+        q_new = Vn @ b_new
+        if not np.all(q_new > 0):
+            break
+        delta_new = float(np.max(w * np.abs(f - (Vm @ a_new) / q_new)))
+        if delta_new >= delta * (1 - 1e-12):
+            break
+        a, b, delta = a_new, b_new, delta_new
+        best = (a, b, delta)
+    return best
+
+
+def _reference_from_curve(err: Callable[[np.ndarray], np.ndarray], domain: Domain,
+                          breakpoints: Sequence[float], N: int) -> list[float] | None:
+    """N alternating extrema of a float64 error curve, or None if it has fewer."""
+    xe, ee = local_extrema_float(err, domain, breakpoints=breakpoints)
+    alt = alternating_subset(list(zip(xe.tolist(), ee.tolist())), N)
+    if len(alt) < N:
+        return None
+    return [x for x, _ in alt]
+
+
+def _float_weight(weight: Callable | None, x: np.ndarray) -> np.ndarray:
+    if weight is None:
+        return np.ones_like(x)
+    return np.array([float(weight(mpmath.mpf(float(v)))) for v in x])
+
+
+def _start_reference(target: Target, domain: Domain, m: int, n: int, weight: Callable | None,
+                     start: Any, use_float_engine: bool) -> tuple[list, str]:
+    """The start reference (floats or decimal strings) and a word on where it came from."""
+    N = m + n + 2
+    if start is not None:
+        pts = getattr(start, "alternation_points", None) or getattr(start, "reference", None) or start
+        pts = sorted(pts, key=lambda v: mpmath.mpf(v))
+        if len(pts) != N:
+            raise InvalidInputError(f"`start` must hold m + n + 2 = {N} points, got {len(pts)}")
+        return list(pts), "user"
+    bps = [float(b) for b in target.breakpoints]
+    lo, hi = float(domain.lower), float(domain.upper)
+    if use_float_engine and weight is None:
+        try:
+            from .remez_float import remez_float  # the float64 engine (optional at this point)
+
+            run = remez_float(target, m, n, domain)
+            if run.converged and len(run.reference) == N and run.max_error > FLOAT_START_FLOOR:
+                return [float(v) for v in run.reference], "remez_float"
+        except Exception:  # noqa: BLE001 - any failure of the optional float engine means "no start"
+            pass
+    x = _dense_sample(domain, bps)
+    if len(x) >= N:
+        try:
+            f = target(x)
+        except Exception:  # noqa: BLE001 - a float64 evaluation failure leaves the mp path to decide
+            f = None
+        if f is not None:
+            w = _float_weight(weight, x)
+            fscale = max(float(np.max(np.abs(f))), 1e-300)
+            dc = _dc_start(x, f, w, m, n, lo, hi)
+            if dc is not None and dc[2] > FLOAT_START_FLOOR * fscale:
+                a, b, _ = dc
+                cheb = np.polynomial.chebyshev
+
+                def err(z: np.ndarray) -> np.ndarray:
+                    tz = (2 * z - lo - hi) / (hi - lo)
+                    return _float_weight(weight, z) * (target(z) - cheb.chebval(tz, a) / cheb.chebval(tz, b))
+
+                ref = _reference_from_curve(err, domain, bps, N)
+                if ref is not None:
+                    return ref, "differential_correction"
+    return _chebyshev_reference(domain, N), "chebyshev"
+
+
+# --------------------------------------------------------------------------- the exchange
+def _one_point_exchange(ref: list, eref: list, xstar: Any, estar: Any) -> list:
+    """Swap ``xstar`` into the reference keeping alternation (classical one-point rule)."""
+    k = sum(1 for x in ref if x < xstar)
+    same = lambda e: (e > 0) == (estar > 0)  # noqa: E731 - a two-line predicate
+    new = list(ref)
+    if k == 0:
+        if same(eref[0]):
+            new[0] = xstar
+        else:
+            new = [xstar] + new[:-1]
+    elif k == len(ref):
+        if same(eref[-1]):
+            new[-1] = xstar
+        else:
+            new = new[1:] + [xstar]
+    else:
+        j = k - 1 if same(eref[k - 1]) else k
+        new[j] = xstar
+    return new
+
+
+def _to_mpf_list(pts: Sequence[Any]) -> list:
+    # A double converts exactly; strings and mpf keep their own digits.
+    return [mpmath.mpf(float(p)) if isinstance(p, (float, np.floating)) else mpmath.mpf(p) for p in pts]
+
+
+def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
+                  weight: Callable | None = None, max_iter: int = 40, tol: float | None = None,
+                  start: Any = None, use_float_engine: bool = True
+                  ) -> tuple[ExchangeRun, ChebRational | None, int]:
+    """The exchange proper; returns ``(run, rational in Chebyshev form, working dps)``.
+
+    The returned ``ChebRational``'s coefficients are mpf at the working precision.
+    """
+    m_red, n_red, defect = parity_reduced_type(target, domain, m, n, weight)
+    N = m_red + n_red + 2
+    if tol is None:
+        tol = 10.0 ** (-min(dps // 2, 25))
+    bps = [b for b in target.breakpoints]
+    ref0, origin = _start_reference(target, domain, m_red, n_red, weight, start, use_float_engine)
+    check = domain.sample(400) if not domain.is_discrete else domain.points_float()
+    wdps = dps + GUARD_DPS
+    history: list[dict] = []
+    best: tuple | None = None  # (max_error, h, r, ref, extrema, wdps)
+    reason = "iteration_limit"
+    converged = False
+    with workdps(wdps):
+        ref = _to_mpf_list(ref0)
+    it = 0
+    for it in range(1, max_iter + 1):
+        with workdps(wdps):
+            ref = [mpmath.mpf(x) for x in ref]
+            lo, hi = (mpmath.mpf(domain.lower), mpmath.mpf(domain.upper))
+            fs = [target.mp(x) for x in ref]
+            ws = [mpmath.mpf(weight(x)) for x in ref] if weight is not None else [mpmath.mpf(1)] * N
+            try:
+                h, r, cond = _levelled_error(ref, fs, ws, m_red, n_red, lo, hi, check)
+            except _Singular as exc:
+                reason = "singular"
+                history.append({"iteration": it, "levelled_error": None, "max_error": None,
+                                "ratio": None, "note": str(exc), "dps": wdps})
+                break
+            # Raise the working precision if |h| is small next to max|f| or the solve is
+            # ill-conditioned: keep dps digits of the error curve e = f - r.
+            fscale = max(max(abs(v) for v in fs), mpmath.mpf(10) ** (-dps))
+            lost = 0 if h == 0 else max(0, int(math.ceil(float(mpmath.log10(fscale / abs(h))))))
+            lost += max(0, int(math.ceil(float(mpmath.log10(cond)))) - GUARD_DPS)
+            need = dps + GUARD_DPS + lost
+            if need > wdps:
+                wdps = need
+                history.append({"iteration": it, "levelled_error": h, "max_error": None,
+                                "ratio": None, "note": f"working precision raised to {wdps}",
+                                "dps": wdps})
+                continue
+
+            def err(x: Any, r: ChebRational = r) -> Any:
+                e = target.mp(x) - r(x)
+                return e * weight(x) if weight is not None else e
+
+            ext = local_extrema_mp(err, domain, reference=ref, breakpoints=bps)
+            emax = max(abs(e) for _, e in ext)
+            ratio = emax / abs(h) if h != 0 else mpmath.inf
+            history.append({"iteration": it, "levelled_error": abs(h), "max_error": emax,
+                            "ratio": ratio, "dps": wdps})
+            if best is None or emax < best[0]:
+                best = (emax, h, r, list(ref), ext, wdps)
+            if h != 0 and (emax - abs(h)) / abs(h) <= tol:
+                converged, reason = True, "converged"
+                best = (emax, h, r, list(ref), ext, wdps)
+                break
+            new = alternating_subset(ext, N)
+            if len(new) == N:
+                ref = [x for x, _ in new]
+            else:
+                xs, es = max(ext, key=lambda p: abs(p[1]))
+                ref = _one_point_exchange(ref, [err(x) for x in ref], xs, es)
+    if best is None:
+        raise ConvergenceError(
+            f"Remez ({m}, {n}) on {domain}: the first levelled-error solve failed ({reason})",
+            reason="singular", best=None)
+    emax, h, r, ref, ext, bdps = best
+    with workdps(bdps):
+        # The alternation: extrema within the convergence tolerance of |h| (or of the max error,
+        # whichever is smaller), alternating in sign.
+        thresh = min(abs(h), emax) * (1 - max(tol, 1e-30) * 10)
+        alt = alternating_subset([(x, e) for x, e in ext if abs(e) >= thresh])
+        alt_pts = [x for x, _ in alt]
+        # A parity reduction must still give the full count m + n + 2 - d.
+        if converged and len(alt_pts) < m + n + 2 - defect:
+            converged, reason = False, "defect"
+        run = ExchangeRun(rational=r, levelled_error=abs(h), max_error=emax, reference=alt_pts,
+                          iterations=it, history=history, converged=converged, defect=defect,
+                          reason=reason, dps=bdps)
+    run.start = origin  # type: ignore[attr-defined]  # diagnostic only
+    return run, r, bdps
+
+
+def remez_mp(target: Target, m: int, n: int, domain: Domain, *, dps: int = 30,
+             weight: Callable | None = None, max_iter: int = 40, tol: float | None = None,
+             start: Any = None) -> ExchangeRun:
+    """Arbitrary-precision rational Remez exchange; returns an :class:`ExchangeRun`.
+
+    ``run.rational`` is a :class:`ChebRational` (mpf coefficients at ``run.dps`` digits);
+    :func:`ratapprox.remez.minimax` converts it to a ``BarycentricRational`` and to monomial
+    coefficients.  See the module docstring for the equations and the possible issues.
+    """
+    run, _, _ = _remez_mp_run(target, m, n, domain, dps=dps, weight=weight, max_iter=max_iter,
+                              tol=tol, start=start)
+    return run
