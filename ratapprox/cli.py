@@ -59,7 +59,7 @@ class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors become one line + exit 2 (not usage text + exit)."""
 
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{self.prog}: {message}")
+        raise _UsageError(f"{self.prog}: error: {message}")
 
 
 # --------------------------------------------------------------------------- argument helpers
@@ -194,8 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- commands
 def _fit(args: argparse.Namespace) -> Any:
-    from .remez import minimax
-
     m, n = args.type
     _check_degrees(m, n)
     _check_dps(args.dps)
@@ -206,6 +204,8 @@ def _fit(args: argparse.Namespace) -> Any:
         if args.max_iter < 1:
             raise InvalidInputError(f"`--max-iter` must be positive, got {args.max_iter}")
         kwargs["max_iter"] = args.max_iter
+    from .remez import minimax  # after validation: bad input fails fast, without numerics
+
     return minimax(target.name, m, n, domain=domain, dps=args.dps, **kwargs)
 
 

@@ -168,12 +168,19 @@ def _jsonable(v: Any, dps: int | None) -> Any:
 def _certificate_json(cert: Any, dps: int | None) -> dict[str, Any]:
     if cert is None:
         return {"error_lower": None, "error_upper": None, "rigorous": False, "method": "none"}
-    return {
+    out = {
         "error_lower": decimal_str(cert.lower, _digits_of(dps), "down"),
         "error_upper": decimal_str(cert.upper, _digits_of(dps), "up"),
         "rigorous": bool(cert.rigorous),
         "method": str(cert.method),
     }
+    try:
+        out["relative_width"] = decimal_str(cert.relative_width, 3, "up")
+    except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+        pass
+    if getattr(cert, "notes", ""):
+        out["notes"] = str(cert.notes)
+    return out
 
 
 def _barycentric_json(rational: Any, dps: int | None) -> dict[str, list[str]]:
