@@ -19,6 +19,10 @@ Domains (``fit`` and ``plot``): the default is [-1, 1]; ``--interval A B`` sets 
 
 ``--grid N`` restricts the domain to the N equispaced points of ``[A, B]`` that lie in it.
 
+TARGET is a name (``relu, abs, sign, exp, step:THETA, jumprelu:THETA``) or ``py:MODULE:FUNCTION``,
+a Python function of one real argument that works on floats and mpf; such a target has no interval
+enclosure, so its error bracket is an estimate (``rigorous: false``), never a certificate.
+
 Every failure a user can provoke (a bad argument, an unknown target, a target that returns NaN, a
 precision too small for the request, non-convergence) ends as exactly one line on stderr and exit
 status 2, never a traceback; ``--traceback`` shows the traceback when debugging.
@@ -27,6 +31,7 @@ status 2, never a traceback; ``--traceback`` shows the traceback when debugging.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -41,7 +46,7 @@ from .domains import Domain
 from .errors import InvalidInputError, RatapproxError
 from .targets import TARGET_NAMES, Target, get_target
 
-__all__ = ["build_domain", "build_parser", "main"]
+__all__ = ["build_domain", "build_parser", "main", "resolve_target"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -133,6 +138,26 @@ def build_domain(
     return dom
 
 
+def resolve_target(spec: str) -> Target:
+    """A named target, or ``py:MODULE:FUNCTION`` -- a Python callable on floats and mpf.
+
+    A callable target has no interval enclosure, so its certificate is an estimate
+    (``rigorous: false``); a callable that returns NaN/Inf is reported as bad input.
+    """
+    if not spec.startswith("py:"):
+        return get_target(spec)
+    module, _, func = spec[3:].rpartition(":")
+    if not module or not func:
+        raise InvalidInputError(f"a Python target is `py:MODULE:FUNCTION`, got {spec!r}")
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInputError(f"cannot import target {spec!r}: {exc}") from exc
+    if not callable(fn):
+        raise InvalidInputError(f"target {spec!r} is not callable")
+    return get_target(fn)
+
+
 def _add_domain_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", nargs=2, metavar=("A", "B"), help="interval [A, B] (default -1 1)")
     p.add_argument("--gap", metavar="DELTA", help="exclude a neighbourhood of the break point")
@@ -154,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="best rational approximation of a target",
                        description="Best type (M, N) rational approximation by a relaxed Remez exchange.")
-    p.add_argument("target", help=f"target name: {', '.join(TARGET_NAMES)}")
+    p.add_argument("target", help=f"target: {', '.join(TARGET_NAMES)}, or py:MODULE:FUNCTION")
     p.add_argument("--type", nargs=2, type=int, metavar=("M", "N"), required=True,
                    help="numerator and denominator degrees")
     _add_domain_options(p)
@@ -197,7 +222,7 @@ def _fit(args: argparse.Namespace) -> Any:
     m, n = args.type
     _check_degrees(m, n)
     _check_dps(args.dps)
-    target = get_target(args.target)
+    target = resolve_target(args.target)
     domain = build_domain(target, args.interval, args.gap, args.grid)
     kwargs: dict[str, Any] = {}
     if args.max_iter is not None:
@@ -206,7 +231,8 @@ def _fit(args: argparse.Namespace) -> Any:
         kwargs["max_iter"] = args.max_iter
     from .remez import minimax  # after validation: bad input fails fast, without numerics
 
-    return minimax(target.name, m, n, domain=domain, dps=args.dps, **kwargs)
+    spec: Any = target if args.target.startswith("py:") else target.name
+    return minimax(spec, m, n, domain=domain, dps=args.dps, **kwargs)
 
 
 def _validate_zolotarev(delta: str | None, r: int | None, dps: int | None) -> None:
