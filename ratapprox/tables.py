@@ -76,10 +76,10 @@ def _exact_decimal(mpf_tuple: tuple) -> Decimal:
     """
     sign, man, exp, _ = mpf_tuple
     if exp >= 0:
-        d = Decimal(man << exp)
-    else:
-        d = Decimal(man * 5 ** (-exp)).scaleb(exp)
-    return -d if sign else d
+        return Decimal((sign, tuple(int(c) for c in str(man << exp)), 0))
+    # Built from its digit tuple: Decimal arithmetic (scaleb, *) would round to the context's
+    # 28 digits.
+    return Decimal((sign, tuple(int(c) for c in str(man * 5 ** (-exp))), exp))
 
 
 def _format_decimal(d: Decimal, digits: int, rounding: str) -> str:
