@@ -4,7 +4,8 @@ Two ops are registered in the ``rsae`` namespace with :func:`torch.library.custo
 
 ``torch.ops.rsae.rational_gate(h, a, b, c_in, c_out) -> z``
     the forward kernel (:func:`~rsae.kernels.rational_gate.triton.rational_gate_fwd_triton`);
-``torch.ops.rsae.rational_gate_bwd(grad_z, h, a, b, c_in, c_out) -> (grad_h, grad_a, grad_b, grad_c_in, grad_c_out)``
+``torch.ops.rsae.rational_gate_bwd(grad_z, h, a, b, c_in, c_out)``
+    ``-> (grad_h, grad_a, grad_b, grad_c_in, grad_c_out)``:
     the one-pass backward with its deterministic two-stage reduction.
 
 Each has a fake (meta) implementation (:func:`torch.library.register_fake`), so Dynamo and AOT
