@@ -176,6 +176,7 @@ def aaa_lawson(
     weight: Callable[[np.ndarray], np.ndarray] | np.ndarray | None = None,
     max_iter: int = 40,
     support_points: np.ndarray | None = None,
+    intervals: list[tuple[float, float]] | None = None,
 ) -> tuple[BarycentricRational, float]:
     r"""AAA-Lawson near-minimax approximation of type ``(m, n)`` on a sample.
 
@@ -190,7 +191,9 @@ def aaa_lawson(
 
     with :math:`e_i = \omega_i (F_i - r(Z_i))` the weighted error (``weight`` :math:`\omega`).
     The degree constraints of a type with ``m != n`` apply to ``alpha`` (``m < n``) or ``beta``
-    (``m > n``).  The iterate with the smallest max error on the sample is returned.
+    (``m > n``).  The iterate with the smallest max error on the sample is returned, preferring
+    iterates whose denominator keeps one sign on the sample (no pole between sample points
+    of one interval; ``intervals`` says where the sample has gaps).
 
     Returns
     -------
@@ -232,11 +235,17 @@ def aaa_lawson(
         V = np.eye(2 * N1)
     MV = M @ V
     lam = np.ones(X.size) / X.size
-    best: tuple[float, BarycentricRational] | None = None
+    pieces = [x] if intervals is None else [x[(x >= a) & (x <= b)] for a, b in intervals]
+
+    def key(r: BarycentricRational, emax: float) -> tuple[int, float]:
+        poles = sum(r.denominator_sign_changes(p) for p in pieces if p.size > 1)
+        return (1 if poles else 0, emax)
+
+    best: tuple[tuple[int, float], BarycentricRational] | None = None
     if start is not None:
         e0 = np.max(np.abs(om * (f - start(x))))
         if np.isfinite(e0):
-            best = (float(e0), start)
+            best = (key(start, float(e0)), start)
     for _ in range(int(max_iter)):
         _, _, vh = np.linalg.svd(np.sqrt(lam)[:, None] * MV, full_matrices=False)
         u = V @ vh[-1]
@@ -248,8 +257,9 @@ def aaa_lawson(
         emax = float(np.max(np.abs(e)))
         if not np.isfinite(emax):
             break
-        if best is None or emax < best[0]:
-            best = (emax, r)
+        k = key(r, emax)
+        if best is None or k < best[0]:
+            best = (k, r)
         ek = np.abs(e[keep])
         lam = lam * ek
         s = lam.sum()
@@ -258,4 +268,4 @@ def aaa_lawson(
         lam = lam / s
     if best is None:
         raise InvalidInputError("AAA-Lawson produced no finite approximation on this sample")
-    return best[1], best[0]
+    return best[1], best[0][1]

@@ -1,0 +1,630 @@
+r"""The float64 rational Remez exchange in barycentric form (Filip et al. 2018).
+
+Outline (one helper per step, as in Chebfun ``minimax``):
+
+1. **Start** (:func:`_start_reference`): AAA-Lawson of type ``(m, n)`` on a sample of the domain
+   that is Chebyshev on every interval and geometrically clustered at the target's breakpoints;
+   the alternating extrema of its error give the first reference
+   :math:`x_0 < \dots < x_{m+n+1}`.
+2. **Trial function and levelled error** (:func:`_levelled`): ``max(m, n) + 1`` *support points*
+   :math:`t_j` are taken among the reference points (odd-indexed ones first, so they interlace
+   the others), and the rational interpolates there: :math:`r(t_j) = F(t_j) - \sigma_j h`,
+   :math:`\sigma_k = (-1)^k / \omega(x_k)` (weight :math:`\omega`).  The remaining
+   ``min(m, n) + 1`` *test points* :math:`x_k` give, with the barycentric weights :math:`w`,
+
+   .. math::
+
+       \sum_j w_j \frac{F(t_j) - F(x_k)}{x_k - t_j} = h \sum_j w_j \frac{\sigma_j - \sigma_k}{x_k - t_j},
+
+   plus ``|m - n|`` degree constraints on :math:`w` (:func:`ratapprox.aaa.degree_constraints`,
+   with :math:`F(t_j) - \sigma_j h` in place of :math:`f_j` when ``m < n``): a square
+   generalised eigenvalue problem :math:`A w = h B w` of size ``max(m, n) + 1``.  Of its real
+   eigenvalues we take the one whose rational has a denominator without sign change on the
+   domain (no pole); this is Filip, Nakatsukasa, Trefethen & Beckermann (2018), Sec. 3, whose
+   point is that barycentric bases adapted to the reference keep this problem well conditioned
+   where a monomial or Chebyshev basis fails (|x| at type (80, 80)).
+3. **Extrema of the error** (:func:`_alternating_extrema`): :math:`e = \omega (F - r)` is sampled
+   at Chebyshev points of every subinterval between consecutive reference points, domain
+   endpoints and breakpoints (so sampling follows the exponential clustering of the reference);
+   the largest :math:`|e|` of every run of constant sign is refined by zooming, giving an
+   alternating set.  On a finite grid the runs are taken over the grid itself.
+4. **Exchange**: multi-point exchange -- the new reference is the alternating set trimmed to
+   ``m + n + 2`` points, always keeping the global maximum; when fewer alternating extrema are
+   found, a one-point exchange of the global maximum into the old reference.
+5. **Stop** when :math:`\max|e| - |h| \le \mathrm{tol}\,|h|` (de la Vallée Poussin:
+   :math:`|h| \le E^* \le \max|e|`), or at the float64 noise floor.
+
+**Parity.**  For an even target on a symmetric interval domain (and no weight) the best
+approximation is even (it is unique, and :math:`r(-x)` is also best), so
+:math:`r(x) = R(x^2)` with :math:`R` the best type :math:`(\lfloor m/2 \rfloor, \lfloor n/2
+\rfloor)` approximation of :math:`F(y) = f(\sqrt{y})` on the image domain (for ``|x|``:
+:math:`\sqrt{y}` on [0, 1]).  The exchange runs on ``R``; its barycentric data are mapped back
+exactly to ``x`` with :math:`\frac{1}{x^2 - y_j} = \frac{1}{2 s_j}\big(\frac{1}{x - s_j} -
+\frac{1}{x + s_j}\big)`, :math:`s_j = \sqrt{y_j}`: support points :math:`\pm s_j`, weights
+:math:`\pm w_j / (2 s_j)`, values :math:`f_j` at both.  The weights cancel in pairs, so the
+result is exactly an even rational of type at most (m, n) in ``x``, stable to evaluate.  This
+halves the problem and squares the clustering away from 0: it is what makes ``|x|`` at type
+(80, 80) cheap.
+
+References
+----------
+.. [1] S.-I. Filip, Y. Nakatsukasa, L. N. Trefethen and B. Beckermann, "Rational minimax
+   approximation via adaptive barycentric representations", SIAM J. Sci. Comput. 40(4),
+   A2427-A2455, 2018. :doi:`10.1137/17M1132409`
+.. [2] Y. Nakatsukasa and L. N. Trefethen, "An algorithm for real and complex rational minimax
+   approximation", SIAM J. Sci. Comput. 42(5), 2020 (AAA-Lawson start).
+.. [3] L. N. Trefethen, *Approximation Theory and Approximation Practice*, SIAM 2019, ch. 10 and
+   24 (equioscillation, the Remez algorithm, de la Vallée Poussin).
+.. [4] H. Stahl, "Best uniform rational approximation of |x| on [-1, 1]", Mat. Sb. 183, 1992.
+
+Possible issues
+---------------
+* Float64 limits the levelled error to roughly ``1e-13`` relative to ``max|f|``: near that
+  floor the exchange stops on the noise test and says so in the history (``"noise_floor"``).
+* The pole test samples the denominator at the search points; a pole pair squeezed between two
+  samples would escape it (the certification in ``minimax`` would then fail loudly).
+* Degenerate problems (a best approximation of lower type) show up as too few alternating
+  extrema; they are reported as ``reason="defect"`` with the count, never returned as converged.
+* A target with a jump inside the domain has no uniform rational approximation worth the name:
+  exclude a neighbourhood of the jump (``Domain.excluding``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from ._exchange import ExchangeRun
+from .aaa import aaa_lawson, degree_constraints
+from .barycentric import BarycentricRational
+from .domains import Domain
+from .errors import InvalidInputError, TargetEvaluationError
+from .targets import Target, get_target
+
+__all__ = ["remez_float"]
+
+EPS = float(np.finfo(float).eps)
+#: Chebyshev samples per subinterval of the extremum search (the error has at most a couple of
+#: extrema between consecutive reference points once the exchange is under way).
+SAMPLES_PER_SEGMENT = 24
+#: Zoom steps of the extremum refinement; each shrinks the bracket by 4 (4**-18 ~ 1e-11).
+ZOOM_STEPS = 18
+#: Default relative tolerance on (max|e| - |h|) / |h|.
+DEFAULT_TOL = 1e-6
+#: Multiple of eps * max|w f| below which max|e| - |h| is rounding noise.
+NOISE_FACTOR = 256.0
+#: Depth of the geometric clustering of the start sample at breakpoints (relative to the length).
+CLUSTER_DEPTH = 1e-15
+
+
+@dataclass
+class _Problem:
+    """A minimax problem in float64: F, the domain as intervals or points, breakpoints, weight."""
+
+    f: Callable[[np.ndarray], np.ndarray]
+    intervals: list[tuple[float, float]]
+    points: np.ndarray | None
+    breakpoints: np.ndarray
+    weight: Callable[[np.ndarray], np.ndarray] | None
+    cluster_depth: float = CLUSTER_DEPTH
+
+    def omega(self, x: np.ndarray) -> np.ndarray:
+        if self.weight is None:
+            return np.ones_like(x)
+        w = np.asarray(self.weight(x), dtype=float)
+        if w.shape != x.shape:
+            w = np.broadcast_to(w, x.shape).astype(float)
+        if not np.all(np.isfinite(w) & (w > 0)):
+            raise InvalidInputError("`weight` must be finite and positive on the domain")
+        return w
+
+    def err(self, r: BarycentricRational, x: np.ndarray) -> np.ndarray:
+        return self.omega(x) * (self.f(x) - r(x))
+
+
+# --------------------------------------------------------------------------- sampling
+def _cheb01(k: int) -> np.ndarray:
+    """k Chebyshev points of the second kind on [0, 1], ascending, endpoints included."""
+    return (1 - np.cos(np.pi * np.arange(k) / (k - 1))) / 2
+
+
+def _start_sample(prob: _Problem, m: int, n: int) -> np.ndarray:
+    """Dense start sample: Chebyshev per interval plus geometric clusters at breakpoints."""
+    if prob.points is not None:
+        return prob.points
+    total = sum(b - a for a, b in prob.intervals)
+    k_total = max(1500, 40 * (m + n + 2))
+    out = []
+    geo = np.geomspace(prob.cluster_depth, 1.0, 300)
+    for a, b in prob.intervals:
+        k = max(64, int(k_total * (b - a) / total))
+        out.append(a + (b - a) * _cheb01(k))
+        L = b - a
+        for c in prob.breakpoints:
+            if a <= c <= b:
+                out.append(c + L * geo)
+                out.append(c - L * geo)
+    x = np.unique(np.concatenate(out))
+    return x[_inside(prob, x)]
+
+
+def _inside(prob: _Problem, x: np.ndarray) -> np.ndarray:
+    keep = np.zeros(x.shape, dtype=bool)
+    for a, b in prob.intervals:
+        keep |= (x >= a) & (x <= b)
+    return keep
+
+
+def _search_nodes(prob: _Problem, ref: np.ndarray) -> np.ndarray:
+    """Points where the error is sampled: Chebyshev points of every subinterval between
+    consecutive reference points, domain endpoints and breakpoints (or the grid itself)."""
+    if prob.points is not None:
+        return prob.points
+    t = _cheb01(SAMPLES_PER_SEGMENT)
+    out = []
+    for a, b in prob.intervals:
+        inner = ref[(ref > a) & (ref < b)]
+        bp = prob.breakpoints[(prob.breakpoints > a) & (prob.breakpoints < b)]
+        edges = np.unique(np.concatenate([[a, b], inner, bp]))
+        lo, hi = edges[:-1], edges[1:]
+        out.append((lo[:, None] + (hi - lo)[:, None] * t[None, :]).ravel())
+    return np.unique(np.concatenate(out))
+
+
+# --------------------------------------------------------------------------- extrema
+def _refine(prob: _Problem, r: BarycentricRational, xb: np.ndarray, eb: np.ndarray,
+            lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zoom on the maximum of ``sign(eb) * e`` inside ``[lo, hi]`` (all candidates at once)."""
+    s = np.sign(eb)
+    u = np.linspace(0.0, 1.0, 9)
+    for _ in range(ZOOM_STEPS):
+        width = hi - lo
+        if np.all(width <= 4 * EPS * np.maximum(np.abs(xb), np.finfo(float).tiny)):
+            break
+        T = lo[:, None] + width[:, None] * u[None, :]
+        E = s[:, None] * prob.err(r, T.ravel()).reshape(T.shape)
+        k = np.argmax(E, axis=1)
+        rows = np.arange(len(k))
+        better = E[rows, k] > s * eb
+        xb = np.where(better, T[rows, k], xb)
+        eb = np.where(better, s * E[rows, k], eb)
+        lo = T[rows, np.maximum(k - 1, 0)]
+        hi = T[rows, np.minimum(k + 1, 8)]
+    return xb, eb
+
+
+def _alternating_extrema(prob: _Problem, r: BarycentricRational, x: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Alternating extrema of e = w (F - r) from the sorted sample ``x``.
+
+    Returns ``(xc, ec, emax)``: one point per run of constant sign of ``e`` (its largest |e|,
+    refined on continuous domains), and the global max |e| found.
+    """
+    e = prob.err(r, x)
+    if not np.all(np.isfinite(e)):
+        return np.array([]), np.array([]), math.inf
+    nz = e != 0
+    xs, es, idx = x[nz], e[nz], np.nonzero(nz)[0]
+    if xs.size == 0:
+        return x[:1], e[:1], 0.0
+    sg = es > 0
+    starts = np.concatenate([[0], np.nonzero(sg[1:] != sg[:-1])[0] + 1])
+    ends = np.concatenate([starts[1:], [xs.size]])
+    best = np.array([s + int(np.argmax(np.abs(es[s:t]))) for s, t in zip(starts, ends)])
+    xc, ec = xs[best], es[best]
+    if prob.points is None:
+        i = idx[best]
+        lo = x[np.maximum(i - 1, 0)]
+        hi = x[np.minimum(i + 1, x.size - 1)]
+        # never bracket across a gap of the domain
+        for a, b in prob.intervals:
+            inb = (xc >= a) & (xc <= b)
+            lo = np.where(inb, np.maximum(lo, a), lo)
+            hi = np.where(inb, np.minimum(hi, b), hi)
+        xc, ec = _refine(prob, r, xc, ec, lo, hi)
+        order = np.argsort(xc)
+        xc, ec = xc[order], ec[order]
+    return xc, ec, float(np.max(np.abs(ec)))
+
+
+def _trim(xc: np.ndarray, ec: np.ndarray, N2: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce an alternating set to N2 points, keeping alternation and the largest errors."""
+    x, e = list(xc), list(ec)
+    while len(x) > N2:
+        a = np.abs(e)
+        if len(x) - N2 == 1:
+            k = 0 if a[0] < a[-1] else len(x) - 1
+            del x[k], e[k]
+            continue
+        i = int(np.argmin(a))
+        if i == 0 or i == len(x) - 1:
+            del x[i], e[i]
+            continue
+        j = i - 1 if a[i - 1] < a[i + 1] else i + 1
+        for k in sorted((i, j), reverse=True):
+            del x[k], e[k]
+    return np.array(x), np.array(e)
+
+
+def _one_point_exchange(ref: np.ndarray, eref: np.ndarray, xs: float, es: float
+                        ) -> np.ndarray:
+    """Classical single exchange: put the global maximum ``xs`` into the reference."""
+    x, e = list(ref), list(eref)
+    k = int(np.searchsorted(x, xs))
+    if k < len(x) and x[k] == xs:
+        return np.array(x)
+    same = lambda j: np.sign(e[j]) == np.sign(es)
+    if k == 0:
+        if same(0):
+            x[0] = xs
+        else:
+            x = [xs, *x[:-1]]
+    elif k == len(x):
+        if same(k - 1):
+            x[k - 1] = xs
+        else:
+            x = [*x[1:], xs]
+    elif same(k - 1):
+        x[k - 1] = xs
+    else:
+        x[k] = xs
+    return np.array(sorted(x))
+
+
+# --------------------------------------------------------------------------- levelled error
+def _support_split(N2: int, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of support and test points in a reference of N2 = m + n + 2 points.
+
+    Test points are the even indices 0, 2, ..., 2 min(m, n) (so they interlace the support
+    points, which never include the left endpoint: an endpoint y = 0 of a parity-reduced
+    problem must not be a support point); the rest are support points.
+    """
+    T = min(m, n) + 1
+    test = np.arange(0, 2 * T, 2)
+    support = np.setdiff1d(np.arange(N2), test)
+    return support, test
+
+
+def _levelled(prob: _Problem, ref: np.ndarray, m: int, n: int, check: np.ndarray
+              ) -> tuple[BarycentricRational | None, float, int]:
+    """Trial rational and levelled error h on the reference (generalised eigenproblem).
+
+    Returns ``(r, h, sign_changes)``; ``r`` is None when no real eigenvalue exists.
+    """
+    N2 = m + n + 2
+    sup, tst = _support_split(N2, m, n)
+    Fr = prob.f(ref)
+    sig = (-1.0) ** np.arange(N2) / prob.omega(ref)
+    t, Ft, st = ref[sup], Fr[sup], sig[sup]
+    xk, Fk, sk = ref[tst], Fr[tst], sig[tst]
+    C = 1.0 / (xk[:, None] - t[None, :])
+    A = (Ft[None, :] - Fk[:, None]) * C
+    B = (st[None, :] - sk[:, None]) * C
+    d = abs(m - n)
+    if d:
+        K1 = degree_constraints(t, None if m > n else np.ones_like(t), m, n)
+        if m > n:
+            KA, KB = K1, np.zeros_like(K1)
+        else:  # sum_j w_j (F_j - sigma_j h) T_i(t_j) = 0
+            KA, KB = K1 * Ft[None, :], K1 * st[None, :]
+        A, B = np.vstack([A, KA]), np.vstack([B, KB])
+    # row scaling does not change the eigenvalues and balances the Cauchy rows
+    s = np.maximum(np.abs(A).max(axis=1), np.abs(B).max(axis=1))
+    s[s == 0] = 1.0
+    A, B = A / s[:, None], B / s[:, None]
+    try:
+        ev, V = scipy.linalg.eig(A, B)
+    except (np.linalg.LinAlgError, ValueError):
+        return None, math.nan, -1
+    fin = np.isfinite(ev)
+    realish = fin & (np.abs(ev.imag) <= 1e-6 * np.maximum(np.abs(ev.real), EPS))
+    best: tuple[int, float, BarycentricRational] | None = None
+    for i in np.nonzero(realish)[0]:
+        h = float(ev[i].real)
+        v = V[:, i]
+        v = (v / v[np.argmax(np.abs(v))]).real
+        if not np.all(np.isfinite(v)) or np.all(v == 0):
+            continue
+        try:
+            r = BarycentricRational(t, Ft - st * h, v, type=(m, n))
+        except InvalidInputError:
+            continue
+        changes = r.denominator_sign_changes(np.concatenate([check, ref]))
+        key = (changes, abs(h))
+        if best is None or key < (best[0], abs(best[1])):
+            best = (changes, h, r)
+    if best is None:
+        return None, math.nan, -1
+    return best[2], best[1], best[0]
+
+
+# --------------------------------------------------------------------------- start
+def _spread(prob: _Problem, k: int) -> np.ndarray:
+    """``k`` points spread like Chebyshev points over the domain (over the grid if discrete)."""
+    if prob.points is not None:
+        x = prob.points
+        idx = np.round((1 - np.cos(np.pi * (np.arange(k) + 0.5) / k)) / 2 * (x.size - 1)).astype(int)
+        return x[np.unique(idx)]
+    lengths = np.array([b - a for a, b in prob.intervals])
+    cum = np.concatenate([[0], np.cumsum(lengths)]) / lengths.sum()
+    v = (1 - np.cos(np.pi * (np.arange(k) + 0.5) / k)) / 2  # Chebyshev points of the 1st kind
+    pts = []
+    for vi in v:
+        j = min(int(np.searchsorted(cum, vi, side="right")) - 1, len(lengths) - 1)
+        a, b = prob.intervals[j]
+        pts.append(a + (b - a) * (vi - cum[j]) / (cum[j + 1] - cum[j]))
+    return np.unique(np.array(pts))
+
+
+def _start_reference(prob: _Problem, m: int, n: int) -> tuple[np.ndarray, BarycentricRational | None]:
+    """First reference from the alternating extrema of an AAA-Lawson error.
+
+    Support points from typed AAA first (they follow singularities), then Chebyshev-spread
+    ones (robust for jumps next to an excluded gap, where greedy AAA can leave spurious poles).
+    The first start without a pole in the domain and with ``m + n + 2`` alternating extrema wins;
+    failing both, Chebyshev-spread reference points.
+    """
+    N2 = m + n + 2
+    x = _start_sample(prob, m, n)
+    if x.size < N2:
+        raise InvalidInputError(f"the domain has {x.size} points; type {(m, n)} needs at least {N2}")
+    F = prob.f(x)
+    om = prob.omega(x)
+    pieces = [x] if prob.points is not None else [x[(x >= a) & (x <= b)] for a, b in prob.intervals]
+    r_any = None
+    for support in (None, "spread"):
+        zs = None if support is None else _spread(prob, max(m, n) + 1)
+        if zs is not None and zs.size != max(m, n) + 1:
+            continue
+        try:
+            r0, _ = aaa_lawson(x, F, (m, n), weight=om, max_iter=60, support_points=zs,
+                               intervals=None if prob.points is not None else prob.intervals)
+        except (InvalidInputError, np.linalg.LinAlgError, ValueError):
+            continue
+        r_any = r_any or r0
+        if sum(r0.denominator_sign_changes(p) for p in pieces if p.size > 1):
+            continue
+        xc, ec, _ = _alternating_extrema(prob, r0, x)
+        if xc.size >= N2:
+            return _trim(xc, ec, N2)[0], r0
+    return _spread(prob, N2), r_any
+
+
+# --------------------------------------------------------------------------- the exchange
+def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float) -> dict[str, Any]:
+    """Run the exchange; return a dict with the fields of ExchangeRun (in the problem variable)."""
+    N2 = m + n + 2
+    ref, _ = _start_reference(prob, m, n)
+    sample = _start_sample(prob, m, n)
+    scale = float(np.max(np.abs(prob.omega(sample) * prob.f(sample))))
+    noise = NOISE_FACTOR * EPS * max(scale, np.finfo(float).tiny)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    check = sample
+    short = 0
+    reason, converged, defect = "iteration_limit", False, 0
+    it = 0
+    for it in range(1, max_iter + 1):
+        if ref.size < N2:
+            reason, defect = "defect", N2 - ref.size
+            break
+        # --- trial function and levelled reference error
+        r, h, changes = _levelled(prob, ref, m, n, check)
+        if r is None:
+            reason = "singular"
+            break
+        # --- extrema of the error and the new alternating set
+        nodes = _search_nodes(prob, ref)
+        xc, ec, emax = _alternating_extrema(prob, r, nodes)
+        check = nodes
+        habs = abs(h)
+        ratio = emax / habs if habs > 0 else math.inf
+        history.append({"iteration": it, "levelled_error": habs, "max_error": emax, "ratio": ratio,
+                        "poles_in_domain": changes > 0, "alternating_extrema": int(xc.size)})
+        if changes == 0 and np.isfinite(emax) and (best is None or emax < best["max_error"]):
+            new_ref = _trim(xc, ec, N2)[0] if xc.size >= N2 else ref
+            best = {"rational": r, "levelled_error": habs, "max_error": emax, "reference": new_ref}
+        # --- convergence test (de la Vallee Poussin: |h| <= E* <= emax)
+        if changes == 0 and xc.size >= N2 and emax - habs <= max(tol * habs, noise):
+            converged, reason = True, "converged"
+            if emax - habs > tol * habs:
+                history[-1]["noise_floor"] = noise
+            break
+        # --- exchange
+        if xc.size >= N2:
+            ref = _trim(xc, ec, N2)[0]
+            short = 0
+        else:
+            short += 1
+            if short >= 3 and changes == 0 and emax - habs <= max(1e-3 * habs, noise):
+                # the error equioscillates on fewer than m + n + 2 points: a degenerate best
+                reason, defect = "defect", N2 - int(xc.size)
+                break
+            k = int(np.argmax(np.abs(ec)))
+            ref = _one_point_exchange(ref, prob.err(r, ref), float(xc[k]), float(ec[k]))
+    if best is None:
+        raise InvalidInputError(
+            f"the Remez exchange found no pole-free trial function of type {(m, n)} ({reason})"
+        )
+    best.update(iterations=it, history=history, converged=converged, reason=reason, defect=defect)
+    return best
+
+
+# --------------------------------------------------------------------------- parity
+def _symmetric(domain: Domain) -> bool:
+    ivs = [(Decimal(a), Decimal(b)) for a, b in domain.intervals]
+    mirrored = sorted((-b, -a) for a, b in ivs)
+    return ivs == mirrored
+
+
+def _even_problem(target: Target, domain: Domain) -> _Problem:
+    """F(y) = f(sqrt y) on the image of the domain's right half under x -> x^2."""
+    ivs = []
+    for a, b in domain.intervals_float():
+        if b <= 0:
+            continue
+        lo = max(a, 0.0)
+        ivs.append((lo * lo, b * b))
+    bps = np.array(sorted({float(Decimal(c)) ** 2 for c in target.breakpoints}))
+    return _Problem(
+        f=lambda y: target(np.sqrt(y)),
+        intervals=ivs,
+        points=None,
+        breakpoints=bps,
+        weight=None,
+        cluster_depth=CLUSTER_DEPTH**2,
+    )
+
+
+def _from_even(R: BarycentricRational, m: int, n: int) -> BarycentricRational:
+    """r(x) = R(x^2) in barycentric form in x (module docstring, 'Parity')."""
+    y, f, w = R.support_points, R.values, R.weights
+    if np.any(y <= 0):
+        raise InvalidInputError("internal: a parity-reduced support point is not positive")
+    s = np.sqrt(y)
+    c = w / (2 * s)
+    z = np.concatenate([-s[::-1], s])
+    return BarycentricRational(z, np.concatenate([f[::-1], f]), np.concatenate([-c[::-1], c]), type=(m, n))
+
+
+def _even_reference(ref_y: np.ndarray, err_y: np.ndarray, N2: int) -> np.ndarray:
+    """Alternation set in x from one in y: +-sqrt(y_k), trimmed to N2 alternating points."""
+    s = np.sqrt(ref_y)
+    x = np.concatenate([-s[::-1], s])
+    e = np.concatenate([err_y[::-1], err_y])
+    x, idx = np.unique(x, return_index=True)
+    e = e[idx]
+    # merge equal-sign neighbours (the pair -s_0, s_0 when y_0 > 0), keeping the larger
+    keep_x, keep_e = [x[0]], [e[0]]
+    for xi, ei in zip(x[1:], e[1:]):
+        if np.sign(ei) == np.sign(keep_e[-1]):
+            if abs(ei) > abs(keep_e[-1]):
+                keep_x[-1], keep_e[-1] = xi, ei
+        else:
+            keep_x.append(xi)
+            keep_e.append(ei)
+    return _trim(np.array(keep_x), np.array(keep_e), N2)[0]
+
+
+# --------------------------------------------------------------------------- public
+def remez_float(
+    target: str | Target | Callable[[Any], Any],
+    m: int,
+    n: int,
+    domain: Domain | None = None,
+    *,
+    weight: Callable[[np.ndarray], np.ndarray] | None = None,
+    max_iter: int = 40,
+    tol: float | None = None,
+    use_parity: bool = True,
+) -> ExchangeRun:
+    r"""Best type ``(m, n)`` rational approximation in float64 by barycentric Remez exchange.
+
+    Minimises :math:`\max_{x \in D} |\omega(x)(f(x) - r(x))|` over rationals ``r`` of type
+    ``(m, n)`` following Filip, Nakatsukasa, Trefethen & Beckermann (2018); see the module
+    docstring for the steps and the parity reduction.
+
+    Parameters
+    ----------
+    target : str, Target or callable
+        A named target (``"abs"``, ``"relu"``, ``"sign"``, ``"exp"``, ``"step:T"``,
+        ``"jumprelu:T"``) or a callable (see :func:`ratapprox.targets.get_target`).
+    m, n : int
+        Numerator and denominator degrees (``>= 0``).
+    domain : Domain, optional
+        Interval, union of intervals, grid or exclusion domain; default [-1, 1].
+    weight : callable, optional
+        Positive weight :math:`\omega(x)` (vectorised float64).
+    max_iter : int
+        Maximum number of exchange steps.
+    tol : float, optional
+        Stop when :math:`\max|e| - |h| \le \mathrm{tol}\,|h|` (default ``1e-6``), or when the
+        gap is below the float64 noise floor ``256 eps max|w f|``.
+    use_parity : bool
+        Exploit an even target on a symmetric interval domain (default True).
+
+    Returns
+    -------
+    ExchangeRun
+        ``rational`` (float64 :class:`BarycentricRational`, declared type ``(m, n)``),
+        ``levelled_error`` :math:`|h|`, ``max_error`` (sampled estimate), ``reference`` (the
+        alternating set of the final error, ``m + n + 2 - defect`` points), ``iterations``,
+        ``history``, ``converged``, ``defect`` and ``reason`` (``"converged"``, ``"defect"``,
+        ``"singular"``, ``"iteration_limit"``).
+
+    Raises
+    ------
+    InvalidInputError
+        Bad degrees, domain or weight; a target that is not finite on the domain.
+
+    Examples
+    --------
+    >>> run = remez_float("abs", 3, 0)            # best cubic to |x|: x^2 + 1/8 (ATAP ch. 10)
+    >>> bool(abs(run.levelled_error - 0.125) < 1e-12)
+    True
+    """
+    try:
+        m, n = int(m), int(n)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"degrees must be integers, got {m!r}, {n!r}") from exc
+    if m < 0 or n < 0:
+        raise InvalidInputError(f"degrees must be non-negative, got (m, n) = ({m}, {n})")
+    if int(max_iter) < 1:
+        raise InvalidInputError(f"`max_iter` must be at least 1, got {max_iter}")
+    tol = DEFAULT_TOL if tol is None else float(tol)
+    if not tol > 0:
+        raise InvalidInputError(f"`tol` must be positive, got {tol}")
+    tgt = get_target(target)
+    dom = Domain.interval(-1, 1) if domain is None else domain
+    if not isinstance(dom, Domain):
+        raise InvalidInputError(f"`domain` must be a ratapprox Domain, got {type(dom).__name__}")
+    N2 = m + n + 2
+
+    if (use_parity and tgt.parity == "even" and weight is None and not dom.is_discrete
+            and _symmetric(dom) and max(m, n) >= 2):
+        mp_, np_ = m // 2, n // 2
+        prob = _even_problem(tgt, dom)
+        out = _exchange(prob, mp_, np_, int(max_iter), tol)
+        R = out["rational"]
+        r = _from_even(R, m, n)
+        ref_y = np.asarray(out["reference"])
+        ref_x = _even_reference(ref_y, prob.err(R, ref_y), N2)
+        defect = max(0, N2 - ref_x.size, int(out["defect"]))
+        reason, converged = out["reason"], out["converged"]
+        if converged and defect:
+            reason, converged = "defect", False
+        for hrow in out["history"]:
+            hrow["parity"] = "even"
+        return ExchangeRun(
+            rational=r, levelled_error=out["levelled_error"], max_error=out["max_error"],
+            reference=[float(v) for v in ref_x], iterations=out["iterations"],
+            history=out["history"], converged=converged, defect=defect, reason=reason, dps=None,
+        )
+
+    if dom.is_discrete:
+        pts = dom.points_float()
+        intervals = [(float(pts[0]), float(pts[-1]))]
+    else:
+        pts = None
+        intervals = dom.intervals_float()
+    prob = _Problem(
+        f=tgt, intervals=intervals, points=pts,
+        breakpoints=np.array(sorted({float(Decimal(c)) for c in tgt.breakpoints})),
+        weight=weight,
+    )
+    try:
+        out = _exchange(prob, m, n, int(max_iter), tol)
+    except TargetEvaluationError:
+        raise
+    return ExchangeRun(
+        rational=out["rational"], levelled_error=out["levelled_error"], max_error=out["max_error"],
+        reference=[float(v) for v in out["reference"]], iterations=out["iterations"],
+        history=out["history"], converged=out["converged"], defect=int(out["defect"]),
+        reason=out["reason"], dps=None,
+    )
