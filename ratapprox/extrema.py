@@ -1,4 +1,4 @@
-"""Local extrema of an error curve :math:`e(x) = w(x)\\,(f(x) - r(x))` on a :class:`~ratapprox.domains.Domain`.
+"""Local extrema of an error curve :math:`e(x) = w(x)\\,(f(x) - r(x))` on a ``Domain``.
 
 The Remez exchange (Remez 1934) needs, at every step, the local extrema of the current error curve:
 their abscissae become the next reference and the largest :math:`|e|` decides convergence.  This
@@ -32,6 +32,7 @@ Possible issues
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -105,7 +106,7 @@ def brent_max_mp(g: Callable[[Any], Any], a: Any, b: Any, x0: Any, g0: Any, xtol
 
 def _cut_points(lo: Any, hi: Any, extra: Sequence[Any]) -> list[Any]:
     """Sorted distinct points of ``[lo, hi]``: the ends plus the ``extra`` points strictly inside."""
-    pts = [lo] + sorted(p for p in extra if lo < p < hi) + [hi]
+    pts = [lo, *sorted(p for p in extra if lo < p < hi), hi]
     out = [pts[0]]
     for p in pts[1:]:
         if p > out[-1]:
@@ -165,7 +166,7 @@ def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Se
         cuts = _cut_points(lo, hi, ref + bps)
         fixed = {lo, hi, *[b for b in bps if lo <= b <= hi]}
         xs: list[Any] = []
-        for c0, c1 in zip(cuts[:-1], cuts[1:]):
+        for c0, c1 in itertools.pairwise(cuts):
             xs.append(c0)
             step = (c1 - c0) / (per_gap + 1)
             xs.extend(c0 + k * step for k in range(1, per_gap + 1))
@@ -211,7 +212,8 @@ def local_extrema_float(err: Callable[[np.ndarray], np.ndarray], domain: Domain,
         t = np.cos(np.pi * np.arange(max(16, n_sample // len(domain.intervals)))[::-1]
                    / (max(16, n_sample // len(domain.intervals)) - 1))
         pts = [lo + (hi - lo) * (t + 1) / 2]
-        cuts = np.unique(np.concatenate([[lo, hi], ref[(ref > lo) & (ref < hi)], bps[(bps > lo) & (bps < hi)]]))
+        inside = np.concatenate([ref[(ref > lo) & (ref < hi)], bps[(bps > lo) & (bps < hi)]])
+        cuts = np.unique(np.concatenate([[lo, hi], inside]))
         frac = np.arange(1, per_gap + 1) / (per_gap + 1)
         pts.append((cuts[:-1, None] + (cuts[1:] - cuts[:-1])[:, None] * frac[None, :]).ravel())
         pts.append(cuts)

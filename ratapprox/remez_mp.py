@@ -107,6 +107,8 @@ __all__ = ["ChebRational", "parity_reduced_type", "remez_mp"]
 GUARD_DPS = 10
 #: Below this relative error level (error / max|f|) the float64 start stages are skipped.
 FLOAT_START_FLOOR = 1e-11
+#: The working precision never exceeds ``MAX_DPS_FACTOR * dps + 100`` digits.
+MAX_DPS_FACTOR = 4
 
 
 class _Singular(Exception):
@@ -353,7 +355,7 @@ def _chebyshev_reference(domain: Domain, N: int) -> list[float]:
     return sorted(out)
 
 
-def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 1500) -> np.ndarray:
+def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 600) -> np.ndarray:
     """Chebyshev points per interval plus points clustered geometrically at the breakpoints."""
     if domain.is_discrete:
         return domain.points_float()
@@ -361,7 +363,7 @@ def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 1500) -
     extra = []
     span = float(Decimal(domain.upper) - Decimal(domain.lower))
     for bp in breakpoints:
-        d = span * np.geomspace(1e-9, 0.5, 120)
+        d = span * np.geomspace(1e-9, 0.5, 60)
         extra.extend([bp - d, bp + d, [bp]])
     if extra:
         x = np.concatenate([x, *extra])
@@ -369,7 +371,7 @@ def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 1500) -
 
 
 def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: float, hi: float,
-              max_iter: int = 25) -> tuple[np.ndarray, np.ndarray, float] | None:
+              max_iter: int = 15) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Best discrete approximation on ``x`` by differential correction (Barrodale et al. 1972).
 
     Each step solves the LP: minimise ``d`` over ``(a, b, d)`` subject to
@@ -424,9 +426,24 @@ def _reference_from_curve(err: Callable[[np.ndarray], np.ndarray], domain: Domai
     """N alternating extrema of a float64 error curve, or None if it has fewer."""
     xe, ee = local_extrema_float(err, domain, breakpoints=breakpoints)
     alt = alternating_subset(list(zip(xe.tolist(), ee.tolist())), N)
-    if len(alt) < N:
+    if len(alt) < N - 2 or len(alt) < 2:
         return None
-    return [x for x, _ in alt]
+    pts = [x for x, _ in alt]
+    # A start may lack a point or two (a symmetric curve alternates an odd number of times, the
+    # LP start stops short of the optimum): split the widest gaps.  Any N distinct points make a
+    # valid reference; the exchange puts them right.
+    while len(pts) < N:
+        k = max(range(len(pts) - 1), key=lambda i: pts[i + 1] - pts[i])
+        mid = (pts[k] + pts[k + 1]) / 2
+        if domain.is_discrete:
+            grid = domain.points_float()
+            mid = float(grid[np.argmin(np.abs(grid - mid))])
+            if mid in pts:
+                return None
+        elif not domain.contains(mid):
+            return None
+        pts.insert(k + 1, mid)
+    return pts
 
 
 def _float_weight(weight: Callable | None, x: np.ndarray) -> np.ndarray:
@@ -447,21 +464,12 @@ def _start_reference(target: Target, domain: Domain, m: int, n: int, weight: Cal
         return list(pts), "user"
     bps = [float(b) for b in target.breakpoints]
     lo, hi = float(domain.lower), float(domain.upper)
-    if use_float_engine and weight is None:
-        try:
-            from .remez_float import remez_float  # the float64 engine (optional at this point)
-
-            run = remez_float(target, m, n, domain)
-            if run.converged and len(run.reference) == N and run.max_error > FLOAT_START_FLOOR:
-                return [float(v) for v in run.reference], "remez_float"
-        except Exception:  # noqa: BLE001 - any failure of the optional float engine means "no start"
-            pass
     x = _dense_sample(domain, bps)
     if len(x) >= N:
         try:
             f = target(x)
-        except Exception:  # noqa: BLE001 - a float64 evaluation failure leaves the mp path to decide
-            f = None
+        except Exception:
+            f = None  # a float64 evaluation failure leaves the mp path to decide
         if f is not None:
             w = _float_weight(weight, x)
             fscale = max(float(np.max(np.abs(f))), 1e-300)
@@ -477,6 +485,19 @@ def _start_reference(target: Target, domain: Domain, m: int, n: int, weight: Cal
                 ref = _reference_from_curve(err, domain, bps, N)
                 if ref is not None:
                     return ref, "differential_correction"
+            elif dc is not None:
+                # The error is below what double can see: the float64 engine cannot help either,
+                # and for such (smooth) problems Chebyshev points are an excellent start.
+                return _chebyshev_reference(domain, N), "chebyshev"
+    if use_float_engine and weight is None:
+        try:
+            from .remez_float import remez_float  # the float64 engine (costlier: AAA-Lawson start)
+
+            run = remez_float(target, m, n, domain, use_parity=False)
+            if run.converged and len(run.reference) == N and run.max_error > FLOAT_START_FLOOR:
+                return [float(v) for v in run.reference], "remez_float"
+        except Exception:
+            pass  # any failure of the float engine just means "no start from it"
     return _chebyshev_reference(domain, N), "chebyshev"
 
 
@@ -484,18 +505,18 @@ def _start_reference(target: Target, domain: Domain, m: int, n: int, weight: Cal
 def _one_point_exchange(ref: list, eref: list, xstar: Any, estar: Any) -> list:
     """Swap ``xstar`` into the reference keeping alternation (classical one-point rule)."""
     k = sum(1 for x in ref if x < xstar)
-    same = lambda e: (e > 0) == (estar > 0)  # noqa: E731 - a two-line predicate
+    same = lambda e: (e > 0) == (estar > 0)
     new = list(ref)
     if k == 0:
         if same(eref[0]):
             new[0] = xstar
         else:
-            new = [xstar] + new[:-1]
+            new = [xstar, *new[:-1]]
     elif k == len(ref):
         if same(eref[-1]):
             new[-1] = xstar
         else:
-            new = new[1:] + [xstar]
+            new = [*new[1:], xstar]
     else:
         j = k - 1 if same(eref[k - 1]) else k
         new[j] = xstar
@@ -518,7 +539,9 @@ def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
     m_red, n_red, defect = parity_reduced_type(target, domain, m, n, weight)
     N = m_red + n_red + 2
     if tol is None:
-        tol = 10.0 ** (-min(dps // 2, 25))
+        # Near the optimum the ratio max|e|/|h| - 1 shrinks quadratically, so asking for dps
+        # digits costs one or two extra iterations and buys coefficients good to ~dps digits.
+        tol = 10.0 ** (-dps)
     bps = [b for b in target.breakpoints]
     ref0, origin = _start_reference(target, domain, m_red, n_red, weight, start, use_float_engine)
     check = domain.sample(400) if not domain.is_discrete else domain.points_float()
@@ -543,22 +566,44 @@ def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
                 history.append({"iteration": it, "levelled_error": None, "max_error": None,
                                 "ratio": None, "note": str(exc), "dps": wdps})
                 break
-            # Raise the working precision if |h| is small next to max|f| or the solve is
-            # ill-conditioned: keep dps digits of the error curve e = f - r.
-            fscale = max(max(abs(v) for v in fs), mpmath.mpf(10) ** (-dps))
-            lost = 0 if h == 0 else max(0, int(math.ceil(float(mpmath.log10(fscale / abs(h))))))
-            lost += max(0, int(math.ceil(float(mpmath.log10(cond)))) - GUARD_DPS)
-            need = dps + GUARD_DPS + lost
-            if need > wdps:
-                wdps = need
-                history.append({"iteration": it, "levelled_error": h, "max_error": None,
-                                "ratio": None, "note": f"working precision raised to {wdps}",
-                                "dps": wdps})
-                continue
 
             def err(x: Any, r: ChebRational = r) -> Any:
                 e = target.mp(x) - r(x)
                 return e * weight(x) if weight is not None else e
+
+            fscale = max(max(abs(v) for v in fs), mpmath.mpf(10) ** (-dps))
+            roundoff = mpmath.mpf(10) ** (-(wdps - 5)) * fscale
+            if abs(h) <= roundoff:
+                # |h| at rounding level: either f is (numerically) of type (m, n) -- an exact
+                # fit -- or the precision is far too low; the error curve tells which.
+                ext = local_extrema_mp(err, domain, reference=ref, breakpoints=bps)
+                emax = max(abs(e) for _, e in ext)
+                if emax <= 10 * roundoff:
+                    history.append({"iteration": it, "levelled_error": abs(h), "max_error": emax,
+                                    "ratio": None, "dps": wdps, "note": "exact"})
+                    best = (emax, h, r, list(ref), ext, wdps)
+                    converged, reason = True, "converged"
+                    break
+            # Raise the working precision if |h| is small next to max|f| or the solve is
+            # ill-conditioned: keep dps digits of the error curve e = f - r.
+            lost = 0 if h == 0 else max(0, math.ceil(float(mpmath.log10(fscale / abs(h)))))
+            lost += max(0, math.ceil(float(mpmath.log10(cond))) - GUARD_DPS)
+            need = dps + GUARD_DPS + lost
+            if need < wdps - GUARD_DPS:
+                # A poor early reference can give a tiny |h|; do not pay for it ever after.
+                wdps = need
+            if need > wdps:
+                if need > MAX_DPS_FACTOR * dps + 100:
+                    reason = "precision"
+                    history.append({"iteration": it, "levelled_error": abs(h), "max_error": None,
+                                    "ratio": None, "dps": wdps,
+                                    "note": f"would need {need} digits; giving up"})
+                    break
+                wdps = need
+                history.append({"iteration": it, "levelled_error": abs(h), "max_error": None,
+                                "ratio": None, "note": f"working precision raised to {wdps}",
+                                "dps": wdps})
+                continue
 
             ext = local_extrema_mp(err, domain, reference=ref, breakpoints=bps)
             emax = max(abs(e) for _, e in ext)
@@ -585,7 +630,11 @@ def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
     with workdps(bdps):
         # The alternation: extrema within the convergence tolerance of |h| (or of the max error,
         # whichever is smaller), alternating in sign.
-        thresh = min(abs(h), emax) * (1 - max(tol, 1e-30) * 10)
+        # Points outside the reference are only first-order accurate in the coefficients, while
+        # the ratio max|e|/|h| - 1 is second order: allow a slack of ~sqrt of the achieved gap.
+        gap = max(mpmath.mpf(tol), abs(emax / abs(h) - 1) if h != 0 else mpmath.mpf(1))
+        slack = min(mpmath.mpf("1e-3"), max(100 * mpmath.sqrt(gap), mpmath.mpf("1e-12")))
+        thresh = min(abs(h), emax) * (1 - slack)
         alt = alternating_subset([(x, e) for x, e in ext if abs(e) >= thresh])
         alt_pts = [x for x, _ in alt]
         # A parity reduction must still give the full count m + n + 2 - d.
