@@ -141,8 +141,13 @@ def decimal_str(x: Any, digits: int | None = None, rounding: str = "nearest") ->
         raise InvalidInputError(f"cannot write {type(x).__name__} as a decimal string") from exc
 
 
-def _digits_of(dps: int | None) -> int | None:
-    return None if dps is None else int(dps)
+#: Significant digits for an mpf quantity (a certificate bound) of a float64 result: 17 digits
+#: tell any two doubles apart, so the bound is as sharp as the double it brackets.
+FLOAT64_DIGITS = 17
+
+
+def _digits_of(dps: int | None) -> int:
+    return FLOAT64_DIGITS if dps is None else int(dps)
 
 
 def _dec_list(xs: Sequence[Any] | None, dps: int | None) -> list[str]:
