@@ -124,9 +124,10 @@ def _iv_abs(x: Any) -> Any:
 
 
 def _iv_step(theta: str) -> Callable[[Any], Any]:
-    th = mpmath.iv.mpf(theta)  # an enclosure of the exact decimal theta
-
     def f(x: Any) -> Any:
+        # An enclosure of the exact decimal theta at the *current* iv precision: one made once at
+        # 53 bits would leave a 1e-17-wide band in which no box could ever decide the branch.
+        th = mpmath.iv.mpf(theta)
         if x.a > th.b:
             return mpmath.iv.mpf(1)
         if x.b < th.a:
@@ -137,9 +138,8 @@ def _iv_step(theta: str) -> Callable[[Any], Any]:
 
 
 def _iv_jumprelu(theta: str) -> Callable[[Any], Any]:
-    th = mpmath.iv.mpf(theta)
-
     def f(x: Any) -> Any:
+        th = mpmath.iv.mpf(theta)  # at the current precision (see _iv_step)
         if x.a > th.b:
             return x
         if x.b < th.a:
@@ -179,9 +179,9 @@ def _d_abs(x: Any) -> Any:
 def _d_jump(theta: str, slope_right: int) -> Callable[[Any], Any]:
     """Derivative of a function that is 0 left of theta, slope ``slope_right`` right of it, and
     jumps at theta (step; jumprelu with theta != 0): no enclosure on an X that meets theta."""
-    th = mpmath.iv.mpf(theta)
 
     def f(x: Any) -> Any:
+        th = mpmath.iv.mpf(theta)  # at the current precision (see _iv_step)
         if x.a > th.b:
             return mpmath.iv.mpf(slope_right)
         if x.b < th.a:
