@@ -240,7 +240,7 @@ def test_gemma_scope_missing_and_misshaped(tmp_path):
         load_sae(tmp_path / "params.npz")
     (tmp_path / "b").mkdir()
     np.savez(tmp_path / "b" / "params.npz", **dict(w, threshold=w["threshold"][:-1]))
-    with pytest.raises(CheckpointError, match="'gate.threshold' has shape"):
+    with pytest.raises(CheckpointError, match=r"'gate\.threshold' has shape"):
         load_sae(tmp_path / "b")
 
 
@@ -340,7 +340,7 @@ def test_dictionary_learning_unknown_layouts(tmp_path):
         load_sae(write_dictionary_learning(tmp_path / "g", gated))
     bad = dict(dictionary_learning_state(w, "AutoEncoder"))
     bad["decoder.weight"] = bad["decoder.weight"][:, :-1]
-    with pytest.raises(CheckpointError, match="'decoder.weight' has shape"):
+    with pytest.raises(CheckpointError, match=r"'decoder\.weight' has shape"):
         load_sae(write_dictionary_learning(tmp_path / "s", bad))
 
 

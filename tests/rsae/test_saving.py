@@ -131,7 +131,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_rejects_non_sae():
-    with pytest.raises(TypeError, match="rsae.sae.SAE"):
+    with pytest.raises(TypeError, match=r"rsae\.sae\.SAE"):
         save_rsae(torch.nn.Linear(2, 2), "/nonexistent/x")
 
 
