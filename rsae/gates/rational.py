@@ -157,13 +157,18 @@ class RationalGate(nn.Module):
 
         Read: ``entry["safe_pade"]["a"]`` and ``entry["safe_pade"]["b"]`` (decimal strings or
         numbers, ascending, ``b`` without its constant 1); if there is no ``safe_pade`` object,
-        top-level ``a`` / ``b`` keys.  Optional ``c_in`` / ``c_out`` are taken from
+        top-level ``a`` / ``b`` keys (the ``ratapprox.table/1`` schema writes ``safe_pade`` with
+        ``available``, ``a``, ``b``; ``available: false`` raises ``ValueError`` with the recorded
+        ``reason``).  Optional ``c_in`` / ``c_out`` are taken from
         ``entry["safe_pade"]`` or from ``entry`` (default 1).  Everything else (``type``, certificate,
         domain, ...) is ignored: the gate's type is that of the safe-Padé coefficients read.
         """
         if not isinstance(entry, Mapping):
             raise ValueError(f"`entry` must be a mapping (a table entry), got {type(entry).__name__}")
         sp = entry.get("safe_pade", entry)
+        if isinstance(sp, Mapping) and sp.get("available") is False:
+            reason = sp.get("reason", "no reason recorded")
+            raise ValueError(f"table entry {entry.get('id', '?')!r} has no safe-Padé form: {reason}")
         if not isinstance(sp, Mapping) or "a" not in sp or "b" not in sp:
             raise ValueError(
                 "table entry has no safe-Padé coefficients: expected keys `safe_pade.a` and "

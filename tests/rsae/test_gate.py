@@ -214,6 +214,12 @@ def test_constructors_accept_strings_fractions_mpf():
         (lambda: RationalGate.from_safe_pade(object()), "attributes `a` and `b`"),
         (lambda: RationalGate.from_table_entry({"numerator": [1]}), "no safe-Padé coefficients"),
         (lambda: RationalGate(2, 1, backend="cuda"), "`backend` must be one of"),
+        (
+            lambda: RationalGate.from_table_entry(
+                {"id": "e1", "safe_pade": {"available": False, "reason": "pole"}}
+            ),
+            "'e1' has no safe-Padé form: pole",
+        ),
     ],
 )
 def test_constructor_errors(call, match):
@@ -276,3 +282,20 @@ def test_teacher_gates():
     assert torch.equal(TopKGate(5)(-h.abs()), torch.zeros(1, 6))
     with pytest.raises(ValueError, match="`k`"):
         TopKGate(0)
+
+
+def test_from_safe_pade_of_a_ratapprox_conversion():
+    """Integration with ratapprox.pade (skipped until it lands): the gate evaluates the converted r."""
+    pade = pytest.importorskip("ratapprox.pade")
+    from ratapprox.domains import Domain
+
+    num, den = [0.1, 1.0, 0.3], [1.0, 0.25]  # den > 0 on [-1, 1]
+    sp = pade.to_safe_pade(num, den, Domain.interval(-1, 1))
+    gate = RationalGate.from_safe_pade(sp, backend="torch")
+    t = torch.linspace(-1, 1, 2001, dtype=torch.float64)
+    with torch.no_grad():
+        z = gate(t).numpy()
+    tn = t.numpy()
+    ref = np.maximum((0.1 + tn + 0.3 * tn**2) / (1 + 0.25 * tn), 0.0)
+    # max(., 0) is 1-Lipschitz: the gate is within the certified deviation (+ float32 rounding)
+    assert np.max(np.abs(z - ref)) <= float(sp.max_deviation) + 1e-6
