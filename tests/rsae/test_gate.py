@@ -299,3 +299,15 @@ def test_from_safe_pade_of_a_ratapprox_conversion():
     ref = np.maximum((0.1 + tn + 0.3 * tn**2) / (1 + 0.25 * tn), 0.0)
     # max(., 0) is 1-Lipschitz: the gate is within the certified deviation (+ float32 rounding)
     assert np.max(np.abs(z - ref)) <= float(sp.max_deviation) + 1e-6
+
+
+def test_torch_compile_traces_the_function():
+    """torch.compile (aot_eager: no C compiler needed) runs the custom Function without graph breaks."""
+    gate = RationalGate.from_coefficients(A, B, c_in=1.3, c_out=0.9, backend="torch")
+    h = torch.randn(33, 17, generator=torch.Generator().manual_seed(21), requires_grad=True)
+    compiled = torch.compile(gate, backend="aot_eager", fullgraph=True)
+    z_c = compiled(h)
+    (gh_c,) = torch.autograd.grad(z_c.sum(), h)
+    z = gate(h)
+    (gh,) = torch.autograd.grad(z.sum(), h)
+    assert torch.equal(z_c, z) and torch.equal(gh_c, gh)
