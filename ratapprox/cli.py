@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", nargs=2, type=int, metavar=("M", "N"))
     _add_domain_options(p)
     p.add_argument("--dps", type=int, help="mpmath decimal digits")
+    p.add_argument("--max-iter", type=int, dest="max_iter", help="iteration limit of the exchange")
     p.add_argument("--zolotarev", action="store_true", help="plot Zolotarev's sign approximant")
     p.add_argument("--delta", help="Zolotarev gap parameter")
     p.add_argument("--r", type=int, help="Zolotarev type (2r+1, 2r)")

@@ -84,11 +84,12 @@ def _axes_scale(ax: Any, breakpoints: Sequence[float], alternation: np.ndarray, 
         return
     lo, hi = float(domain.lower), float(domain.upper)
     span = max(abs(lo), abs(hi))
-    nz = np.abs(alternation[alternation != 0])
+    # A reference point at (or rounding-close to) 0 itself says nothing about the clustering scale.
+    nz = np.abs(alternation[np.abs(alternation) > 1e-9 * span])
     gap = min((abs(a) for iv in domain.intervals_float() for a in iv if a != 0), default=span)
     smallest = min(float(nz.min()) if nz.size else span, gap)
     if smallest < 1e-2 * span:
-        ax.set_xscale("symlog", linthresh=smallest)
+        ax.set_xscale("symlog", linthresh=smallest / 2, linscale=0.5)
 
 
 def plot_error_curve(
@@ -154,7 +155,8 @@ def plot_error_curve(
     ax.set_ylabel("f(x) - r(x)")
     ax.set_title(title or f"{t.name} on {domain}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    # Below the axes: the curve reaches +-E everywhere, so any inside position hides a peak.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
 
     out = Path(out)
