@@ -1,0 +1,290 @@
+"""End-to-end speed of a full upgrade: RSAE-init + fine-tune of a 768 x 24576 SAE on one GPU.
+
+What is timed (seconds, ``torch.cuda.synchronize`` at each boundary):
+
+1. ``data``     -- synthetic activations generated on the device into one buffer (not part of the
+   upgrade; reported separately): ``x = c F + sigma eps`` with ``F`` unit feature directions and
+   sparse non-negative codes ``c`` (Zipf-like firing probabilities), generated in chunks;
+2. ``init``     -- :func:`rsae.upgrade.upgrade_init` on a synthetic ReLU teacher (Remez fit of the
+   gate, weight copy with per-latent scale folding, calibration on real pre-activations).  If the
+   pipeline's init cannot run in this checkout the script says so, records the reason and uses a
+   plain weight copy with the default gate (``init_mode = "fallback"``);
+3. ``finetune`` -- ``--steps`` (default 22,000) Adam steps at batch ``--batch-size`` (4096) on
+   ``E||x - x_hat||^2 + lambda E||z||_1`` with
+
+   * batches gathered on the device from the activation buffer through a per-epoch permutation
+     drawn on the device (no host round trip);
+   * bf16 autocast for the two matmuls (``--precision bf16``, the default) or TF32 matmuls
+     (``tf32``) or plain float32 (``fp32``); master weights, Adam state, loss and the gate's
+     arithmetic stay float32 (the Triton gate computes in fp32 from bf16 storage);
+   * fused Adam (``torch.optim.Adam(fused=True)``); metrics accumulated in device tensors and read
+     once at the end -- no ``.item()`` or other host sync inside the loop;
+   * optionally (``--cuda-graphs``) the whole step -- forward, backward, Adam -- captured once and
+     replayed (Adam ``capturable=True``).
+
+The total ``init + finetune`` is the figure issue 6 asks about (goal: under 2 minutes on one
+H100).  ``--quick`` runs a toy problem on the CPU in a few seconds (smoke test; its times are not
+performance figures); without ``--quick`` and without CUDA the script prints why and exits with
+status 0.
+
+Usage::
+
+    python benchmarks/upgrade_speed.py --out upgrade_speed.json              # H100: the full run
+    python benchmarks/upgrade_speed.py --steps 2000 --cuda-graphs            # a shorter run
+    python benchmarks/upgrade_speed.py --quick --out /tmp/smoke.json         # CPU smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+FULL = {"d_in": 768, "d_sae": 24576, "steps": 22_000, "batch": 4096, "buffer": 1 << 20, "n_features": 4096}
+QUICK = {"d_in": 16, "d_sae": 64, "steps": 20, "batch": 32, "buffer": 2048, "n_features": 48}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def synthetic_activations(n: int, d_in: int, n_features: int, device: torch.device, seed: int = 0) -> Tensor:
+    """``[n, d_in]`` float32 on ``device``: sparse non-negative codes times unit features, plus noise."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    F = torch.randn(n_features, d_in, generator=g, device=device)
+    F /= F.norm(dim=1, keepdim=True)
+    rank = torch.randperm(n_features, generator=g, device=device).float() + 1
+    probs = (rank**-0.5) / (rank**-0.5).sum() * min(32.0, n_features / 4)  # ~32 active per token
+    out = torch.empty(n, d_in, device=device)
+    chunk = 65536
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        on = torch.rand(m, n_features, generator=g, device=device) < probs
+        c = on * torch.rand(m, n_features, generator=g, device=device).add_(0.5)
+        out[s : s + m] = c @ F + 0.05 * torch.randn(m, d_in, generator=g, device=device)
+    return out
+
+
+@torch.no_grad()
+def synthetic_teacher(d_in: int, d_sae: int, device: torch.device, seed: int = 1) -> torch.nn.Module:
+    """A ReLU SAE with unit-norm decoder rows and tied-transpose encoder (a typical init)."""
+    from rsae.sae import ReLUSAE, SAEConfig
+
+    sae = ReLUSAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="relu", device=str(device)))
+    g = torch.Generator(device=device).manual_seed(seed)
+    W_dec = torch.randn(d_sae, d_in, generator=g, device=device)
+    W_dec /= W_dec.norm(dim=1, keepdim=True)
+    sae.W_dec.copy_(W_dec)
+    sae.W_enc.copy_(W_dec.t())
+    sae.b_enc.fill_(-0.5)
+    return sae
+
+
+def rsae_init(teacher: torch.nn.Module, acts: Tensor, n_cal: int) -> tuple[torch.nn.Module, str, str | None]:
+    """``(rsae, init_mode, reason)``: the pipeline's init, or a documented fallback if it cannot run."""
+    try:
+        from rsae.upgrade import upgrade_init
+
+        rsae, _report = upgrade_init(teacher, [acts[:n_cal]], n_calibration_tokens=n_cal)
+        return rsae, "upgrade_init", None
+    except Exception as exc:  # the pipeline is being written in parallel; report, do not hide
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        print(f"upgrade_speed: rsae.upgrade.upgrade_init failed ({reason}); using a plain weight copy")
+    from rsae.sae import RationalSAE, SAEConfig
+
+    cfg = SAEConfig(
+        d_in=teacher.cfg.d_in,
+        d_sae=teacher.cfg.d_sae,
+        architecture="rational",
+        rational_type=(3, 2),
+        device=teacher.cfg.device,
+    )
+    rsae = RationalSAE(cfg)
+    with torch.no_grad():
+        for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+            getattr(rsae, name).copy_(getattr(teacher, name))
+    return rsae, "fallback", reason
+
+
+class _Step:
+    """One training step on a static input buffer; CUDA-graph capturable (no host syncs, no allocs
+    of persistent state after warm-up)."""
+
+    def __init__(
+        self, sae: torch.nn.Module, l1: float, precision: str, device: torch.device, capturable: bool
+    ):
+        self.sae, self.l1, self.device = sae, l1, device
+        self.autocast = precision == "bf16" and device.type == "cuda"
+        fused = device.type == "cuda"
+        self.opt = torch.optim.Adam(sae.parameters(), lr=1e-4, fused=fused, capturable=capturable and fused)
+        self.sums = torch.zeros(3, device=device)  # loss, mse, l0 -- summed over steps on the device
+
+    def __call__(self, x: Tensor) -> None:
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        with ctx:
+            z = self.sae.encode(x)
+            x_hat = self.sae.decode(z)
+        mse = (x_hat.float() - x).square().sum(-1).mean()
+        loss = mse + self.l1 * z.float().abs().sum(-1).mean()
+        self.opt.zero_grad(set_to_none=False)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            l0 = (z != 0).sum(-1, dtype=torch.float32).mean()
+            self.sums += torch.stack([loss.detach(), mse.detach(), l0])
+
+
+def finetune(
+    sae: torch.nn.Module,
+    acts: Tensor,
+    steps: int,
+    batch: int,
+    l1: float,
+    precision: str,
+    cuda_graphs: bool,
+    seed: int = 2,
+) -> dict[str, Any]:
+    """Run ``steps`` Adam steps; returns device-accumulated means (read once, at the end)."""
+    device = acts.device
+    n = acts.shape[0]
+    if n < batch:
+        raise ValueError(f"activation buffer ({n}) smaller than `batch_size` ({batch})")
+    per_epoch = n // batch
+    g = torch.Generator(device=device).manual_seed(seed)
+    perm = torch.randperm(n, generator=g, device=device)
+    step_fn = _Step(sae, l1, precision, device, capturable=cuda_graphs)
+    x_static = torch.empty(batch, acts.shape[1], device=device)
+
+    def load(s: int) -> None:  # gather on the device; a fresh permutation at each epoch start
+        nonlocal perm
+        k = s % per_epoch
+        if k == 0 and s > 0:
+            perm = torch.randperm(n, generator=g, device=device)
+        torch.index_select(acts, 0, perm[k * batch : (k + 1) * batch], out=x_static)
+
+    run: Callable[[], None] = lambda: step_fn(x_static)
+    start = 0
+    if cuda_graphs and device.type == "cuda":
+        # Warm up on a side stream (allocates grads and Adam state, compiles kernels), then capture.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for s in range(3):
+                load(s)
+                step_fn(x_static)
+        torch.cuda.current_stream().wait_stream(side)
+        start = 3
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step_fn(x_static)
+        run = graph.replay
+    for s in range(start, steps):
+        load(s)
+        run()
+    _sync(device)
+    means = (step_fn.sums / max(steps, 1)).tolist()  # the one host read of the metrics
+    return {"loss": means[0], "mse": means[1], "l0": means[2]}
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="toy CPU smoke run (times are meaningless)")
+    ap.add_argument("--steps", type=int, help="Adam steps (default 22000; quick: 20)")
+    ap.add_argument("--batch-size", type=int, help="tokens per step (default 4096)")
+    ap.add_argument("--l1", type=float, default=1e-3, help="lambda of the L1 penalty")
+    ap.add_argument("--precision", choices=["bf16", "tf32", "fp32"], default="bf16")
+    ap.add_argument("--cuda-graphs", action="store_true", help="capture the training step in a CUDA graph")
+    ap.add_argument("--n-calibration", type=int, default=8192, help="tokens for RSAE-init calibration")
+    ap.add_argument("--out", default="upgrade_speed.json")
+    args = ap.parse_args(argv)
+    cuda = torch.cuda.is_available()
+    if not cuda and not args.quick:
+        print(
+            "upgrade_speed: no CUDA device found; the full run needs a GPU (H100-class). "
+            "Run with --quick for a CPU smoke run. Nothing measured."
+        )
+        return 0
+    P = dict(QUICK if args.quick else FULL)
+    if args.steps is not None:
+        P["steps"] = args.steps
+    if args.batch_size is not None:
+        P["batch"] = args.batch_size
+    device = torch.device("cuda" if cuda else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = args.precision in ("tf32", "bf16")
+    torch.backends.cudnn.allow_tf32 = args.precision in ("tf32", "bf16")
+
+    t0 = time.perf_counter()
+    acts = synthetic_activations(P["buffer"], P["d_in"], P["n_features"], device)
+    _sync(device)
+    t_data = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    teacher = synthetic_teacher(P["d_in"], P["d_sae"], device)
+    rsae, init_mode, reason = rsae_init(teacher, acts, min(args.n_calibration, P["buffer"]))
+    rsae = rsae.to(device).float()
+    _sync(device)
+    t_init = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    metrics = finetune(rsae, acts, P["steps"], P["batch"], args.l1, args.precision, args.cuda_graphs)
+    t_ft = time.perf_counter() - t0
+
+    result = {
+        "benchmark": "upgrade_speed",
+        "quick": args.quick,
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "torch": torch.__version__,
+        "d_in": P["d_in"],
+        "d_sae": P["d_sae"],
+        "steps": P["steps"],
+        "batch": P["batch"],
+        "precision": args.precision,
+        "cuda_graphs": args.cuda_graphs,
+        "init_mode": init_mode,
+        "init_fallback_reason": reason,
+        "seconds_data": t_data,
+        "seconds_init": t_init,
+        "seconds_finetune": t_ft,
+        "seconds_upgrade": t_init + t_ft,
+        "steps_per_second": P["steps"] / t_ft if t_ft > 0 else float("nan"),
+        "final_means": metrics,
+    }
+    note = "  (QUICK CPU SMOKE RUN: times are not performance figures)" if args.quick else ""
+    print(f"device: {result['device']}{note}")
+    print(
+        f"SAE {P['d_in']} x {P['d_sae']}, {P['steps']} steps x {P['batch']} tokens, precision "
+        f"{args.precision}, cuda graphs {args.cuda_graphs}, init {init_mode}"
+    )
+    for k in ("seconds_data", "seconds_init", "seconds_finetune", "seconds_upgrade", "steps_per_second"):
+        print(f"  {k:18s} {result[k]:.3f}")
+    print(f"  mean loss {metrics['loss']:.4g}  mse {metrics['mse']:.4g}  L0 {metrics['l0']:.4g}")
+    _write_json(Path(args.out), result)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
