@@ -87,8 +87,8 @@ def test_directed_rounding_brackets_the_exact_value(man, exp, neg, digits):
 
 
 def test_interval_ends_follow_the_rounding_direction():
-    with mpmath.workprec(80):
-        iv = mpmath.iv.mpf(["0.1", "0.2"])
+    mpmath.iv.prec = 80  # the autouse fixture in conftest restores it
+    iv = mpmath.iv.mpf(["0.1", "0.2"])
     lo, hi = (Fraction(Decimal(decimal_str(iv, 20, r))) for r in ("down", "up"))
     assert lo <= Fraction(1, 10) and hi >= Fraction(2, 10)
     assert hi - lo < Fraction(1, 10) + Fraction(1, 10**18)
