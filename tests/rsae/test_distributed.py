@@ -97,3 +97,18 @@ def test_torchrun_entry_point_parses() -> None:
 
     ns = _parse(["--checkpoint", "c", "--activations", "a.npy", "--steps", "3"])
     assert ns.steps == 3 and ns.batch_size == 4096 and os.fspath(ns.checkpoint) == "c"
+
+
+def test_upgrade_speed_benchmark_quick_smoke_run(tmp_path: Path) -> None:
+    """``benchmarks/upgrade_speed.py --quick`` runs end to end on the CPU and writes its JSON."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "upgrade_speed.py"
+    spec = importlib.util.spec_from_file_location("_bench_upgrade_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "us.json"
+    assert bench.main(["--quick", "--steps", "5", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["steps"] == 5 and doc["seconds_upgrade"] > 0
+    assert np.isfinite(doc["final_means"]["loss"]) and doc["final_means"]["l0"] >= 0

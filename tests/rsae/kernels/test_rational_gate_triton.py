@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -430,3 +431,21 @@ def test_gpu_large_matches_reference(dtype: torch.dtype) -> None:
     torch.testing.assert_close(
         z.double().cpu(), naive_rational_gate_fwd(h.double(), a, b, c_in, c_out), rtol=tol, atol=tol
     )
+
+
+@kernels
+def test_benchmark_quick_smoke_run(tmp_path: Path) -> None:
+    """``benchmarks/gate_kernels.py --quick`` runs every column and writes its JSON (times unchecked)."""
+    import importlib.util
+    import json
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "gate_kernels.py"
+    spec = importlib.util.spec_from_file_location("_bench_gate_kernels", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "gk.json"
+    assert bench.main(["--quick", "--dtypes", "fp32", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert {r["method"] for r in doc["gate"]} == {"relu", "eager", "triton", "floor"}
+    assert all(r["error"] is None and r["ms"] > 0 for r in doc["gate"])
+    assert {(r["phase"], r["method"]) for r in doc["encoder"]} >= {("fwd", "fused"), ("fwd+bwd", "fused")}
