@@ -82,6 +82,12 @@ def _exact_decimal(mpf_tuple: tuple) -> Decimal:
     return Decimal((sign, tuple(int(c) for c in str(man * 5 ** (-exp))), exp))
 
 
+def _fraction_decimal(q: Fraction, digits: int) -> Decimal:
+    """``q`` as a Decimal with ``digits`` significant digits (round half even)."""
+    ctx = Context(prec=max(1, digits), rounding=ROUND_HALF_EVEN, Emax=10**9, Emin=-(10**9))
+    return ctx.divide(Decimal(q.numerator), Decimal(q.denominator))
+
+
 def _format_decimal(d: Decimal, digits: int, rounding: str) -> str:
     ctx = Context(prec=max(1, int(digits)), rounding=rounding, Emax=10**9, Emin=-(10**9))
     r = ctx.plus(d).normalize(ctx)
@@ -124,12 +130,21 @@ def decimal_str(x: Any, digits: int | None = None, rounding: str = "nearest") ->
         x = mpmath.mpf(x.numerator) / x.denominator
     n = int(digits) if digits is not None else mpmath.mp.dps
     if hasattr(x, "_mpi_"):  # an mpmath interval: pick the end the rounding direction asks for
+        # The raw end tuples are converted exactly (mpmath.mpf(tuple) would round them to mp.prec,
+        # to nearest, and could move a bound inwards).
         lo, hi = x._mpi_
+        special = [end for end in (lo, hi) if end[1] == 0 and end != (0, 0, 0, 0)]  # +-inf, nan
+        if special:
+            end = hi if rounding == "up" else lo if rounding == "down" else special[0]
+            if end in special:
+                return str(mpmath.mpf(end))
+            return decimal_str(mpmath.iv.mpf([end, end]), n, rounding)
         if rounding == "up":
-            return decimal_str(mpmath.mpf(hi), n, "up")
+            return _format_decimal(_exact_decimal(hi), n, ROUND_CEILING)
         if rounding == "down":
-            return decimal_str(mpmath.mpf(lo), n, "down")
-        return decimal_str((mpmath.mpf(lo) + mpmath.mpf(hi)) / 2, n, "nearest")
+            return _format_decimal(_exact_decimal(lo), n, ROUND_FLOOR)
+        mid = (Fraction(_exact_decimal(lo)) + Fraction(_exact_decimal(hi))) / 2
+        return _format_decimal(_fraction_decimal(mid, n + 5), n, ROUND_HALF_EVEN)
     if _is_mpf(x):
         if not mpmath.isfinite(x):
             return str(x)
