@@ -138,7 +138,8 @@ def decimal_str(x: Any, digits: int | None = None, rounding: str = "nearest") ->
             end = hi if rounding == "up" else lo if rounding == "down" else special[0]
             if end in special:
                 return str(mpmath.mpf(end))
-            return decimal_str(mpmath.iv.mpf([end, end]), n, rounding)
+            mode = ROUND_CEILING if rounding == "up" else ROUND_FLOOR
+            return _format_decimal(_exact_decimal(end), n, mode)
         if rounding == "up":
             return _format_decimal(_exact_decimal(hi), n, ROUND_CEILING)
         if rounding == "down":
