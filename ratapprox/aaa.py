@@ -221,6 +221,11 @@ def aaa_lawson(
     C = 1.0 / (X[:, None] - zj[None, :])
     # unknowns u = (alpha, beta); residual row i: F_i C_i beta - C_i alpha
     M = np.hstack([-C, F[:, None] * C]) * W[:, None]
+    # Row scaling: near a support point (or on a sample clustered at 1e-30) the Cauchy rows are
+    # huge and would swamp the least-squares problem; unit rows make the residual measure
+    # |F D - N| / |(D, N)|, a relative quantity, and the Lawson weights take it from there.
+    rn = np.linalg.norm(M, axis=1)
+    M = M / np.where(rn == 0, 1.0, rn)[:, None]
     d = abs(m - n)
     if d:
         lo, hi = float(zj.min()), float(zj.max())

@@ -71,6 +71,7 @@ Possible issues
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ import numpy as np
 import scipy.linalg
 
 from ._exchange import ExchangeRun
-from .aaa import aaa_lawson, degree_constraints
+from .aaa import aaa_lawson
 from .barycentric import BarycentricRational
 from .domains import Domain
 from .errors import InvalidInputError, TargetEvaluationError
@@ -96,11 +97,13 @@ SAMPLES_PER_SEGMENT = 24
 #: Zoom steps of the extremum refinement; each shrinks the bracket by 4 (4**-18 ~ 1e-11).
 ZOOM_STEPS = 18
 #: Default relative tolerance on (max|e| - |h|) / |h|.
-DEFAULT_TOL = 1e-6
+DEFAULT_TOL = 1e-10
 #: Multiple of eps * max|w f| below which max|e| - |h| is rounding noise.
 NOISE_FACTOR = 256.0
 #: Depth of the geometric clustering of the start sample at breakpoints (relative to the length).
 CLUSTER_DEPTH = 1e-15
+#: Slack on the de la Vallee Poussin bracket of the levelled error (rounding, inexact extrema).
+BRACKET_SLACK = 0.5
 
 
 @dataclass
@@ -278,70 +281,164 @@ def _one_point_exchange(ref: np.ndarray, eref: np.ndarray, xs: float, es: float
 
 
 # --------------------------------------------------------------------------- levelled error
-def _support_split(N2: int, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of support and test points in a reference of N2 = m + n + 2 points.
+def _support_split(ref: np.ndarray, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``max(m, n) + 1`` support points in the reference, and of the others.
 
-    Test points are the even indices 0, 2, ..., 2 min(m, n) (so they interlace the support
-    points, which never include the left endpoint: an endpoint y = 0 of a parity-reduced
-    problem must not be a support point); the rest are support points.
-    """
-    T = min(m, n) + 1
-    test = np.arange(0, 2 * T, 2)
-    support = np.setdiff1d(np.arange(N2), test)
-    return support, test
-
-
-def _levelled(prob: _Problem, ref: np.ndarray, m: int, n: int, check: np.ndarray
-              ) -> tuple[BarycentricRational | None, float, int]:
-    """Trial rational and levelled error h on the reference (generalised eigenproblem).
-
-    Returns ``(r, h, sign_changes)``; ``r`` is None when no real eigenvalue exists.
+    Every other reference point (odd indices) is a support point, so support and other points
+    interlace (Filip et al. 2018, Sec. 3); when ``m != n`` more are added from the remaining
+    points in Leja order (spread out).  An endpoint ``y = 0`` of a parity-reduced problem is
+    never a support point (the map back to ``x`` divides by ``sqrt(y_j)``).
     """
     N2 = m + n + 2
-    sup, tst = _support_split(N2, m, n)
-    Fr = prob.f(ref)
-    sig = (-1.0) ** np.arange(N2) / prob.omega(ref)
-    t, Ft, st = ref[sup], Fr[sup], sig[sup]
-    xk, Fk, sk = ref[tst], Fr[tst], sig[tst]
-    C = 1.0 / (xk[:, None] - t[None, :])
-    A = (Ft[None, :] - Fk[:, None]) * C
-    B = (st[None, :] - sk[:, None]) * C
+    sup = list(range(1, N2, 2))
+    rest = [i for i in range(N2) if i % 2 == 0]
+    need = max(m, n) + 1 - len(sup)
+    if need > 0:
+        cand = [i for i in rest if not (ref[i] == 0 and i == 0)] or rest
+        chosen: list[int] = []
+        for _ in range(need):
+            pool = [i for i in cand if i not in chosen]
+            if not chosen:
+                pick = pool[-1]
+            else:
+                # Leja: maximise the product of distances to the points already chosen
+                score = [np.sum(np.log(np.abs(ref[i] - ref[sup + chosen]) + 1e-300)) for i in pool]
+                pick = pool[int(np.argmax(score))]
+            chosen.append(pick)
+        sup = sorted(sup + chosen)
+    sup_a = np.array(sup[: max(m, n) + 1], dtype=int)
+    other = np.setdiff1d(np.arange(N2), sup_a)
+    return sup_a, other
+
+
+def _sign_changes(prob: _Problem, r: BarycentricRational, x: np.ndarray) -> int:
+    """Sign changes of the denominator inside each interval of the domain (a pole in a gap
+    between intervals is allowed: it is not on the domain)."""
+    if prob.points is not None:
+        return r.denominator_sign_changes(x)
+    total = 0
+    for a, b in prob.intervals:
+        xi = x[(x >= a) & (x <= b)]
+        if xi.size > 1:
+            total += r.denominator_sign_changes(xi)
+    return total
+
+
+def _row_sorted_qr(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Householder QR with the rows sorted by decreasing norm (the rows of the scaled Cauchy
+    matrix span many orders of magnitude; Chebfun ``minimax`` does the same)."""
+    order = np.argsort(-np.linalg.norm(M, axis=1), kind="stable")
+    Q, R = np.linalg.qr(M[order], mode="reduced")
+    inv = np.empty_like(order)
+    inv[order] = np.arange(order.size)
+    return Q[inv], R
+
+
+def _levelled(prob: _Problem, ref: np.ndarray, m: int, n: int, check: np.ndarray,
+              bracket: tuple[float, float] | None = None
+              ) -> tuple[BarycentricRational | None, float, int]:
+    r"""Trial rational and levelled error h on the reference: a symmetric eigenproblem.
+
+    Unknowns: numerator and denominator weights :math:`\alpha, \beta` on the support points
+    :math:`t_j` (a subset of the reference), conditions
+    :math:`C\alpha = (F - h S W^{-1}) C \beta` on the reference, :math:`C_{ij} = 1/(x_i - t_j)`,
+    :math:`S = \mathrm{diag}((-1)^i)`, :math:`W = \mathrm{diag}(\omega(x_i))`.  Scaling row
+    ``i`` by :math:`|\ell_t(x_i)| / |\ell_x'(x_i)|^{1/2}` (finite at the support rows) gives
+    :math:`C_*`, whose columns are S-orthogonal (:math:`Q^T S Q = 0` for
+    :math:`C_* = QR`), because :math:`\sum_i g(x_i)/\ell_x'(x_i) = 0` for
+    :math:`\deg g \le m + n`.  Multiplying by :math:`Q^T S` leaves the symmetric(-definite)
+    problem :math:`Q^T S F Q\, v = h\, Q^T W^{-1} Q\, v`, :math:`\beta = R^{-1} v`
+    (Filip, Nakatsukasa, Trefethen & Beckermann 2018, Sec. 3-5): all eigenvalues real and
+    well conditioned, which is what makes type (40, 40) on a reference clustered at 1e-20 work.
+    Degree constraints for ``m != n`` restrict :math:`\beta` (``m > n``) or :math:`\alpha`
+    (``m < n``) to the null space of Chebyshev moments.
+
+    ``bracket = (mu, E)`` is where |h| must lie when the reference is the alternating set of a
+    previous trial ``r~`` (de la Vallee Poussin: ``mu = min |e~(x_k)| <= |h| <= E* <= max|e~|``).
+    Returns ``(r, h, sign_changes)``; ``r`` is None when the linear algebra fails.
+    """
+    N2 = m + n + 2
+    N1 = max(m, n) + 1
+    sup, other = _support_split(ref, m, n)
+    F = prob.f(ref)
+    winv = 1.0 / prob.omega(ref)
+    S = (-1.0) ** np.arange(N2)
+    t = ref[sup]
+    # log |l_x'(x_i)| and log |l_t(x_i)| without overflow
+    dx = np.abs(ref[:, None] - ref[None, :])
+    np.fill_diagonal(dx, 1.0)
+    log_lx = np.sum(np.log(dx), axis=1)
+    Cs = np.zeros((N2, N1))
+    xo = ref[other]
+    dt = xo[:, None] - t[None, :]
+    log_lt = np.sum(np.log(np.abs(dt)), axis=1)
+    Cs[other] = np.exp(log_lt - 0.5 * log_lx[other])[:, None] / dt
+    tt = np.abs(t[:, None] - t[None, :])
+    np.fill_diagonal(tt, 1.0)
+    Cs[sup, np.arange(N1)] = np.exp(np.sum(np.log(tt), axis=1) - 0.5 * log_lx[sup])
+    if not np.all(np.isfinite(Cs)):
+        return None, math.nan, -1
     d = abs(m - n)
     if d:
-        K1 = degree_constraints(t, None if m > n else np.ones_like(t), m, n)
-        if m > n:
-            KA, KB = K1, np.zeros_like(K1)
-        else:  # sum_j w_j (F_j - sigma_j h) T_i(t_j) = 0
-            KA, KB = K1 * Ft[None, :], K1 * st[None, :]
-        A, B = np.vstack([A, KA]), np.vstack([B, KB])
-    # row scaling does not change the eigenvalues and balances the Cauchy rows
-    s = np.maximum(np.abs(A).max(axis=1), np.abs(B).max(axis=1))
-    s[s == 0] = 1.0
-    A, B = A / s[:, None], B / s[:, None]
+        lo_t, hi_t = float(t.min()), float(t.max())
+        K = np.polynomial.chebyshev.chebvander((2 * t - lo_t - hi_t) / (hi_t - lo_t), d - 1).T
+        Qmn = scipy.linalg.null_space(K)
     try:
-        ev, V = scipy.linalg.eig(A, B)
+        if m == n:
+            Q, R = _row_sorted_qr(Cs)
+            Qa, Ra, Pa = Q, R, None
+        elif m > n:  # beta constrained, alpha free
+            Q, R = _row_sorted_qr(Cs @ Qmn)
+            Qa, Ra, Pa = *_row_sorted_qr(Cs), None
+        else:  # alpha constrained, beta free
+            Q, R = _row_sorted_qr(Cs)
+            Qa, Ra = _row_sorted_qr(Cs @ Qmn)
+            Pa = Qmn
+        A = Q.T @ (S[:, None] * F[:, None] * Q)
+        A = (A + A.T) / 2
+        B = Q.T @ (winv[:, None] * Q)
+        B = (B + B.T) / 2
+        hs, V = scipy.linalg.eigh(A, B)
     except (np.linalg.LinAlgError, ValueError):
         return None, math.nan, -1
-    fin = np.isfinite(ev)
-    realish = fin & (np.abs(ev.imag) <= 1e-6 * np.maximum(np.abs(ev.real), EPS))
-    best: tuple[int, float, BarycentricRational] | None = None
-    for i in np.nonzero(realish)[0]:
-        h = float(ev[i].real)
+    cands = []
+    for i in range(hs.size):
+        h = float(hs[i])
         v = V[:, i]
-        v = (v / v[np.argmax(np.abs(v))]).real
-        if not np.all(np.isfinite(v)) or np.all(v == 0):
+        beta = scipy.linalg.solve_triangular(R, v)
+        if m > n:
+            beta = Qmn @ beta
+        # the numerator weights follow from the projection onto the alpha space
+        rhs = Qa.T @ ((F - h * S * winv) * (Q @ v))
+        alpha = scipy.linalg.solve_triangular(Ra, rhs)
+        if Pa is not None:
+            alpha = Pa @ alpha
+        if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(alpha))) or np.all(beta == 0):
+            continue
+        scale = np.max(np.abs(beta))
+        beta, alpha = beta / scale, alpha / scale
+        if np.any(beta == 0):
             continue
         try:
-            r = BarycentricRational(t, Ft - st * h, v, type=(m, n))
+            r = BarycentricRational(t, alpha / beta, beta, type=(m, n))
         except InvalidInputError:
             continue
-        changes = r.denominator_sign_changes(np.concatenate([check, ref]))
-        key = (changes, abs(h))
-        if best is None or key < (best[0], abs(best[1])):
-            best = (changes, h, r)
-    if best is None:
+        cands.append((_sign_changes(prob, r, np.concatenate([check, ref])), h, r))
+    if not cands:
         return None, math.nan, -1
-    return best[2], best[1], best[0]
+    if bracket is not None:
+        lo, hi = bracket
+        inside = [c for c in cands if BRACKET_SLACK * lo <= abs(c[1]) <= hi / BRACKET_SLACK]
+        cands = inside or cands
+    fewest = min(c[0] for c in cands)
+    cands = [c for c in cands if c[0] == fewest]
+    if len(cands) > 1:
+        def sampled_max(r: BarycentricRational) -> float:
+            e = np.abs(prob.err(r, check))
+            return float(np.max(e)) if np.all(np.isfinite(e)) else math.inf
+        cands.sort(key=lambda c: (sampled_max(c[2]), abs(c[1])))
+    changes, h, r = cands[0]
+    return r, h, changes
 
 
 # --------------------------------------------------------------------------- start
@@ -362,7 +459,8 @@ def _spread(prob: _Problem, k: int) -> np.ndarray:
     return np.unique(np.array(pts))
 
 
-def _start_reference(prob: _Problem, m: int, n: int) -> tuple[np.ndarray, BarycentricRational | None]:
+def _start_reference(prob: _Problem, m: int, n: int
+                     ) -> tuple[np.ndarray, tuple[float, float] | None]:
     """First reference from the alternating extrema of an AAA-Lawson error.
 
     Support points from typed AAA first (they follow singularities), then Chebyshev-spread
@@ -377,37 +475,37 @@ def _start_reference(prob: _Problem, m: int, n: int) -> tuple[np.ndarray, Baryce
     F = prob.f(x)
     om = prob.omega(x)
     pieces = [x] if prob.points is not None else [x[(x >= a) & (x <= b)] for a, b in prob.intervals]
-    r_any = None
-    for support in (None, "spread"):
+    for support, iters in ((None, 20), (None, 80), ("spread", 60)):
         zs = None if support is None else _spread(prob, max(m, n) + 1)
         if zs is not None and zs.size != max(m, n) + 1:
             continue
         try:
-            r0, _ = aaa_lawson(x, F, (m, n), weight=om, max_iter=60, support_points=zs,
+            r0, _ = aaa_lawson(x, F, (m, n), weight=om, max_iter=iters, support_points=zs,
                                intervals=None if prob.points is not None else prob.intervals)
         except (InvalidInputError, np.linalg.LinAlgError, ValueError):
             continue
-        r_any = r_any or r0
         if sum(r0.denominator_sign_changes(p) for p in pieces if p.size > 1):
             continue
-        xc, ec, _ = _alternating_extrema(prob, r0, x)
+        xc, ec, emax = _alternating_extrema(prob, r0, x)
         if xc.size >= N2:
-            return _trim(xc, ec, N2)[0], r0
-    return _spread(prob, N2), r_any
+            ref, eref = _trim(xc, ec, N2)
+            return ref, (float(np.min(np.abs(eref))), emax)
+    return _spread(prob, N2), None
 
 
 # --------------------------------------------------------------------------- the exchange
-def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float) -> dict[str, Any]:
-    """Run the exchange; return a dict with the fields of ExchangeRun (in the problem variable)."""
+def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol: float,
+             bracket: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The exchange loop from a given reference; a dict with the fields of ExchangeRun."""
     N2 = m + n + 2
-    ref, _ = _start_reference(prob, m, n)
     sample = _start_sample(prob, m, n)
     scale = float(np.max(np.abs(prob.omega(sample) * prob.f(sample))))
     noise = NOISE_FACTOR * EPS * max(scale, np.finfo(float).tiny)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
+    last: dict[str, Any] | None = None
     check = sample
-    short = 0
+    short = floor_hits = 0
     reason, converged, defect = "iteration_limit", False, 0
     it = 0
     for it in range(1, max_iter + 1):
@@ -415,7 +513,7 @@ def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float) -> dict
             reason, defect = "defect", N2 - ref.size
             break
         # --- trial function and levelled reference error
-        r, h, changes = _levelled(prob, ref, m, n, check)
+        r, h, changes = _levelled(prob, ref, m, n, check, bracket)
         if r is None:
             reason = "singular"
             break
@@ -427,33 +525,116 @@ def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float) -> dict
         ratio = emax / habs if habs > 0 else math.inf
         history.append({"iteration": it, "levelled_error": habs, "max_error": emax, "ratio": ratio,
                         "poles_in_domain": changes > 0, "alternating_extrema": int(xc.size)})
+        new_ref = _trim(xc, ec, N2)[0] if xc.size >= N2 else ref
+        last = {"rational": r, "levelled_error": habs, "max_error": emax, "reference": new_ref}
+        improved = False
         if changes == 0 and np.isfinite(emax) and (best is None or emax < best["max_error"]):
-            new_ref = _trim(xc, ec, N2)[0] if xc.size >= N2 else ref
-            best = {"rational": r, "levelled_error": habs, "max_error": emax, "reference": new_ref}
+            best, improved = last, True
         # --- convergence test (de la Vallee Poussin: |h| <= E* <= emax)
-        if changes == 0 and xc.size >= N2 and emax - habs <= max(tol * habs, noise):
-            converged, reason = True, "converged"
-            if emax - habs > tol * habs:
-                history[-1]["noise_floor"] = noise
+        ok = changes == 0 and xc.size >= N2
+        gap = emax - habs
+        if ok and habs <= noise:
+            # the levelled error itself is below what float64 resolves on this problem
+            reason = "precision"
+            history[-1]["noise_floor"] = noise
             break
-        # --- exchange
+        if ok and gap <= tol * habs:
+            converged, reason = True, "converged"
+            break
+        if ok and gap <= noise:
+            # rounding noise dominates the gap: keep exchanging while it still helps
+            floor_hits += 1
+            history[-1]["noise_floor"] = noise
+            if floor_hits >= 3 or not improved:
+                converged, reason = True, "converged"
+                break
+        # --- exchange; the next levelled error is bracketed by this trial's errors
+        upper = emax if changes == 0 else math.inf
         if xc.size >= N2:
-            ref = _trim(xc, ec, N2)[0]
+            ref = new_ref
+            bracket = (float(np.min(np.abs(_trim(xc, ec, N2)[1]))), upper)
             short = 0
         else:
             short += 1
-            if short >= 3 and changes == 0 and emax - habs <= max(1e-3 * habs, noise):
+            if short >= 3 and changes == 0 and gap <= max(1e-3 * habs, noise):
                 # the error equioscillates on fewer than m + n + 2 points: a degenerate best
                 reason, defect = "defect", N2 - int(xc.size)
                 break
             k = int(np.argmax(np.abs(ec)))
             ref = _one_point_exchange(ref, prob.err(r, ref), float(xc[k]), float(ec[k]))
-    if best is None:
+            eref = prob.err(r, ref)
+            alternates = np.all(np.sign(eref[1:]) == -np.sign(eref[:-1]))
+            bracket = (float(np.min(np.abs(eref))), upper) if alternates else None
+    out = best if best is not None else last
+    if out is None:
         raise InvalidInputError(
-            f"the Remez exchange found no pole-free trial function of type {(m, n)} ({reason})"
+            f"the Remez exchange could not form a trial function of type {(m, n)} on this domain"
         )
-    best.update(iterations=it, history=history, converged=converged, reason=reason, defect=defect)
-    return best
+    out = dict(out)
+    if converged and out is not last:
+        out = dict(last)  # type: ignore[arg-type]
+    if best is None and reason not in ("defect", "precision"):
+        reason = "singular"
+    out.update(iterations=it, history=history, converged=converged, reason=reason, defect=defect)
+    return out
+
+
+def _extend_reference(prob: _Problem, ref: np.ndarray, k: int) -> np.ndarray:
+    """Add ``k`` points to a reference: midpoints of its widest gaps inside the domain."""
+    pts = list(np.sort(ref))
+    for _ in range(k):
+        best_gap, best_mid = -1.0, None
+        for a, b in itertools.pairwise(pts):
+            if prob.points is not None:
+                inner = prob.points[(prob.points > a) & (prob.points < b)]
+                if inner.size == 0:
+                    continue
+                mid = float(inner[inner.size // 2])
+                gap = float(inner.size)
+            else:
+                mid = 0.5 * (a + b)
+                if not _inside(prob, np.array([mid]))[0]:
+                    continue
+                gap = b - a
+            if gap > best_gap:
+                best_gap, best_mid = gap, mid
+        if best_mid is None:
+            break
+        pts = sorted([*pts, best_mid])
+    return np.array(pts)
+
+
+#: How many degree steps the continuation start may go down (each one a cheap low-degree solve).
+CONTINUATION_DEPTH = 4
+
+
+def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float, depth: int = 0
+              ) -> dict[str, Any]:
+    """Start (AAA-Lawson), exchange, and if that fails, continuation from a lower type.
+
+    The continuation start solves type ``(m-1, n-1)`` (or ``(m-1, n)``/``(m, n-1)``) first and
+    extends its ``m + n`` alternation points by the midpoints of the two widest gaps: a
+    reference that already follows the shape of the error (used for jumps next to an excluded
+    gap, where the linearised AAA-Lawson start tends to place spurious poles).
+    """
+    N2 = m + n + 2
+    ref, bracket = _start_reference(prob, m, n)
+    out = _iterate(prob, m, n, ref, max_iter, tol, bracket)
+    if out["converged"] or out["reason"] in ("defect", "precision") or depth >= CONTINUATION_DEPTH:
+        return out
+    if m == 0 and n == 0:
+        return out
+    sub_type = (m - 1, n - 1) if m > 0 and n > 0 else ((m - 1, n) if m > 0 else (m, n - 1))
+    sub = _exchange(prob, *sub_type, max_iter, tol, depth + 1)
+    if not sub["converged"]:
+        return out
+    ref2 = _extend_reference(prob, np.asarray(sub["reference"]), N2 - len(sub["reference"]))
+    out2 = _iterate(prob, m, n, ref2, max_iter, tol)
+    for hrow in out2["history"]:
+        hrow["start"] = f"continuation from type {sub_type}"
+    if out2["converged"] or out2["max_error"] < out["max_error"]:
+        return out2
+    return out
 
 
 # --------------------------------------------------------------------------- parity
@@ -544,7 +725,7 @@ def remez_float(
     max_iter : int
         Maximum number of exchange steps.
     tol : float, optional
-        Stop when :math:`\max|e| - |h| \le \mathrm{tol}\,|h|` (default ``1e-6``), or when the
+        Stop when :math:`\max|e| - |h| \le \mathrm{tol}\,|h|` (default ``1e-10``), or when the
         gap is below the float64 noise floor ``256 eps max|w f|``.
     use_parity : bool
         Exploit an even target on a symmetric interval domain (default True).
