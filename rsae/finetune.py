@@ -1,0 +1,426 @@
+"""Fine-tune an SAE (the paper's step 2): Adam on all parameters with an L0 controller.
+
+Objective, per batch of ``B`` tokens:
+
+.. math::
+
+    \\mathcal L = \\frac1B \\sum_n \\lVert x_n - \\hat x_n \\rVert_2^2
+                + \\lambda \\frac1B \\sum_n \\sum_j |z_{nj}|\\, \\lVert W_{\\mathrm{dec},j} \\rVert_2
+                \\; (+\\ \\text{the gate's auxiliary loss, if it defines one}).
+
+The l1 term is weighted by decoder-row norms (Conerly et al. 2024, Anthropic's "April update"):
+it is then invariant to the per-latent rescaling ``z_j -> z_j / c_j``, ``W_dec,j -> c_j W_dec,j``
+that the init uses (:mod:`rsae.upgrade`), so folding scales does not change the problem.
+
+``lambda`` is set by an :class:`L0Controller` so that the L0 (count of exact non-zeros) stays at a
+target (the teacher's, or the user's): improvements are then measured at matched sparsity.
+
+Pieces, kept separate so that a distributed trainer can reuse them:
+
+* :func:`compute_loss` -- the pure loss ``(model, x, lam) -> (loss, stats)``;
+* :class:`L0Controller` -- integral control of ``log lambda`` on the measured L0;
+* :class:`~rsae.activations.BatchSampler` -- data order as a function of ``(seed, step)``;
+* :func:`train_step` -- one optimiser step with clipping and divergence detection;
+* :func:`finetune` -- the loop: warm-up + cosine decay, atomic checkpoints, resume, divergence
+  recovery (restore the last good state, halve the rate, count it; never write NaN).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .activations import ArrayActivations, BatchSampler
+
+__all__ = [
+    "DivergenceError",
+    "FinetuneConfig",
+    "FinetuneResult",
+    "L0Controller",
+    "TensorActivations",
+    "TrainState",
+    "compute_loss",
+    "finetune",
+    "lr_at",
+    "train_step",
+]
+
+CHECKPOINT_NAME = "finetune_state.pt"
+
+
+class DivergenceError(RuntimeError):
+    """Training diverged more often than ``FinetuneConfig.max_divergences`` allows."""
+
+
+@dataclass
+class FinetuneConfig:
+    """Hyper-parameters of :func:`finetune` (defaults sized for small SAEs on CPU)."""
+
+    steps: int = 1000
+    batch_size: int = 1024
+    lr: float = 1e-3  # Adam rate for the weights
+    gate_lr: float | None = None  # rate for the gate's shared scalars (default: lr)
+    warmup: int = 50  # linear warm-up steps
+    final_lr_fraction: float = 0.1  # cosine decay to this fraction of the rate
+    grad_clip: float = 1.0  # max global gradient norm
+    target_l0: float | None = None  # None: hold the L0 measured at step 0
+    l1_init: float | None = None  # None: chosen so the penalty is 10% of the initial MSE
+    controller_ki: float = 0.02  # integral gain: d log(lambda) per step per unit log(L0 / target)
+    controller_kp: float = 0.5  # proportional gain on log(L0 / target)
+    controller_ema: float = 0.7  # smoothing of the measured L0
+    checkpoint_every: int = 100
+    seed: int = 0
+    max_divergences: int = 5
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size < 1:
+            raise ValueError("`steps` must be >= 0 and `batch_size` >= 1")
+        if self.lr <= 0 or (self.gate_lr is not None and self.gate_lr <= 0):
+            raise ValueError("`lr` and `gate_lr` must be positive")
+
+
+class TensorActivations:
+    """An in-memory ``[N, d_in]`` tensor with the ``take``/``n_tokens`` interface of a file source."""
+
+    def __init__(self, x: Tensor) -> None:
+        if x.dim() != 2:
+            raise ValueError(f"activations must be [N, d_in], got {tuple(x.shape)}")
+        self.x = x.float()
+        self.n_tokens, self.d_in = x.shape
+
+    def take(self, index: np.ndarray) -> Tensor:
+        return self.x[torch.from_numpy(np.asarray(index, dtype=np.int64))]
+
+
+# --------------------------------------------------------------------------- loss + controller
+def _decoder_norms(model: torch.nn.Module) -> Tensor:
+    return model.W_dec.norm(dim=-1)
+
+
+def compute_loss(
+    model: torch.nn.Module,
+    x: Tensor,
+    lam: float,
+    aux_loss: Callable[..., Tensor] | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    """``mse + lam * l1 (+ aux)`` on ``x [B, d_in]``; stats are floats (mse, l1, l0, loss).
+
+    ``aux_loss(model=, x=, h=, z=, x_hat=)`` may add a term (e.g. the AuxK loss of a TopK control,
+    Gao et al. 2024); a gate may define ``aux_loss`` itself with the same keywords.
+    """
+    x = x.to(model.dtype)
+    h = model.pre_acts(x)
+    z = model.activation(h)
+    if model.cfg.normalize_activations in ("none", "expected_average_only_in"):
+        x_hat = model.decode(z)
+    else:
+        x_hat = model(x)
+    mse = ((x - x_hat) ** 2).sum(-1).mean()
+    l1 = (z.abs() * _decoder_norms(model)).sum(-1).mean()
+    loss = mse + lam * l1
+    for fn in (aux_loss, getattr(model.gate, "aux_loss", None)):
+        if fn is not None:
+            loss = loss + fn(model=model, x=x, h=h, z=z, x_hat=x_hat)
+    l0 = float((z != 0).sum(-1).double().mean())
+    stats = {"loss": float(loss.detach()), "mse": float(mse.detach()), "l1": float(l1.detach()), "l0": l0}
+    return loss, stats
+
+
+@dataclass
+class L0Controller:
+    """PI control of ``log lambda`` towards a target L0.
+
+    With ``e = log(L0_ema / target)`` (clipped to ``[-1, 1]``), the integral part accumulates
+    ``I += ki * e`` and ``log lambda = I + kp * e``.  Working in log space makes updates
+    multiplicative (lambda stays positive, steps are relative); the proportional term damps the
+    oscillation that pure integral control shows (L0 reacts to lambda with the lag of the
+    optimiser); the EMA of the measured L0 filters batch noise.  More actives than the target raise
+    lambda, fewer lower it.
+    """
+
+    target: float
+    log_lam: float  # the integral part I
+    ki: float = 0.02
+    kp: float = 0.5
+    ema: float = 0.7
+    l0_ema: float | None = None
+    err: float = 0.0
+
+    @property
+    def lam(self) -> float:
+        return math.exp(self.log_lam + self.kp * self.err)
+
+    def update(self, l0: float) -> float:
+        self.l0_ema = l0 if self.l0_ema is None else self.ema * self.l0_ema + (1 - self.ema) * l0
+        self.err = max(-1.0, min(1.0, math.log(max(self.l0_ema, 1e-3) / self.target)))
+        self.log_lam += self.ki * self.err
+        return self.lam
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        for k, v in d.items():
+            setattr(self, k, v)
+
+
+def lr_at(step: int, cfg: FinetuneConfig) -> float:
+    """Multiplier of the base rate: linear warm-up, then cosine decay to ``final_lr_fraction``."""
+    if cfg.warmup > 0 and step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    span = max(cfg.steps - cfg.warmup, 1)
+    prog = min(max(step - cfg.warmup, 0) / span, 1.0)
+    f = cfg.final_lr_fraction
+    return f + (1 - f) * 0.5 * (1 + math.cos(math.pi * prog))
+
+
+# --------------------------------------------------------------------------- state + step
+@dataclass
+class TrainState:
+    """Everything a step needs and a checkpoint holds."""
+
+    cfg: FinetuneConfig
+    optimizer: torch.optim.Optimizer
+    controller: L0Controller
+    step: int = 0
+    lr_scale: float = 1.0  # halved at each divergence
+    divergences: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    aux_loss: Callable[..., Tensor] | None = None
+
+
+def _finite_params(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def train_step(model: torch.nn.Module, x: Tensor, state: TrainState) -> dict[str, float] | None:
+    """One Adam step on batch ``x``; returns stats, or ``None`` if the step diverged.
+
+    Divergence = non-finite loss, gradient or (after the step) parameters.  On ``None`` the
+    caller must restore a good state: the parameters may already be corrupted.
+    """
+    cfg = state.cfg
+    mult = lr_at(state.step, cfg) * state.lr_scale
+    for g in state.optimizer.param_groups:
+        g["lr"] = g["base_lr"] * mult
+    state.optimizer.zero_grad(set_to_none=True)
+    loss, stats = compute_loss(model, x, state.controller.lam, state.aux_loss)
+    if not math.isfinite(stats["loss"]):
+        return None
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    if not bool(torch.isfinite(gnorm)):
+        return None
+    state.optimizer.step()
+    if not _finite_params(model):
+        return None
+    stats.update(lam=state.controller.lam, lr=mult * cfg.lr, grad_norm=float(gnorm))
+    state.controller.update(stats["l0"])
+    state.step += 1
+    return stats
+
+
+def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
+    """Adam with two groups: the SAE weights (``lr``) and the gate's parameters (``gate_lr``)."""
+    gate_ids = {id(p) for p in model.gate.parameters()}
+    weights = [p for p in model.parameters() if id(p) not in gate_ids and p.requires_grad]
+    gate = [p for p in model.gate.parameters() if p.requires_grad]
+    groups = [{"params": weights, "base_lr": cfg.lr, "lr": cfg.lr}]
+    if gate:
+        glr = cfg.gate_lr or cfg.lr
+        groups.append({"params": gate, "base_lr": glr, "lr": glr})
+    return torch.optim.Adam(groups, betas=(0.9, 0.999))
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _snapshot(model: torch.nn.Module, state: TrainState) -> dict[str, Any]:
+    return {
+        "format": "rsae.finetune/1",
+        "model": copy.deepcopy(model.state_dict()),
+        "optimizer": copy.deepcopy(state.optimizer.state_dict()),
+        "controller": state.controller.state_dict(),
+        "step": state.step,
+        "lr_scale": state.lr_scale,
+        "divergences": state.divergences,
+        "history": list(state.history),
+        "config": asdict(state.cfg),
+        "torch_rng": torch.get_rng_state(),
+    }
+
+
+def _restore(model: torch.nn.Module, state: TrainState, snap: dict[str, Any], *, keep_counters: bool) -> None:
+    model.load_state_dict(snap["model"])
+    state.optimizer.load_state_dict(snap["optimizer"])
+    state.controller.load_state_dict(snap["controller"])
+    state.step = snap["step"]
+    state.history = list(snap["history"])
+    torch.set_rng_state(snap["torch_rng"])
+    if not keep_counters:
+        state.lr_scale = snap["lr_scale"]
+        state.divergences = snap["divergences"]
+
+
+# --------------------------------------------------------------------------- the loop
+@dataclass
+class FinetuneResult:
+    steps: int
+    divergences: int
+    lr_scale: float
+    final_lambda: float
+    target_l0: float
+    history: list[dict[str, float]]
+    seconds: float
+    resumed_from: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        return {"steps": self.steps, "divergences": self.divergences, "lr_scale": self.lr_scale,
+                "final_lambda": self.final_lambda, "target_l0": self.target_l0,
+                "last": last, "seconds": self.seconds, "resumed_from": self.resumed_from}
+
+
+def finetune(
+    model: torch.nn.Module,
+    data: ArrayActivations | TensorActivations | Tensor,
+    cfg: FinetuneConfig | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    aux_loss: Callable[..., Tensor] | None = None,
+    fault: Callable[[int, torch.nn.Module], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``model`` in place on ``data`` with the L0 controller.
+
+    Parameters
+    ----------
+    model : rsae.sae.SAE
+        Any SAE (RationalSAE, or a teacher fine-tuned with its own gate as a control).
+    data : ArrayActivations, TensorActivations or Tensor
+        Row-addressable activations (``take(index)``, ``n_tokens``); the order of batches is
+        :class:`BatchSampler` ``(seed, step)``.
+    cfg : FinetuneConfig
+    out : path, optional
+        Directory for ``finetune_state.pt``, written atomically every ``checkpoint_every`` steps
+        and at the end (weights, optimiser, controller, RNG, step = data position).
+    resume : bool
+        Continue from ``out/finetune_state.pt`` if it exists.
+    fault : callable, optional
+        Test hook called as ``fault(step, model)`` before each step (e.g. to inject a NaN).
+
+    Raises
+    ------
+    ValueError
+        Target L0 not in ``(0, d_sae]``.
+    DivergenceError
+        More than ``max_divergences`` divergences.
+    """
+    cfg = cfg or FinetuneConfig()
+    t0 = time.perf_counter()
+    if isinstance(data, Tensor):
+        data = TensorActivations(data)
+    if data.d_in != model.cfg.d_in:
+        raise ValueError(
+            f"d_in mismatch: the SAE expects d_in = {model.cfg.d_in}, activations have {data.d_in}"
+        )
+    d_sae = model.cfg.d_sae
+    if cfg.target_l0 is not None and not 0 < cfg.target_l0 <= d_sae:
+        raise ValueError(f"impossible target L0 {cfg.target_l0}: it must be in (0, d_sae = {d_sae}]")
+    sampler = BatchSampler(data.n_tokens, cfg.batch_size, cfg.seed)
+    ckpt = Path(out) / CHECKPOINT_NAME if out is not None else None
+    optimizer = make_optimizer(model, cfg)
+    resumed_from = None
+    if resume and ckpt is not None and ckpt.is_file():
+        snap = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file
+        controller = L0Controller(**snap["controller"])
+        state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss)
+        _restore(model, state, snap, keep_counters=False)
+        resumed_from = state.step
+    else:
+        controller = _initial_controller(model, data, sampler, cfg)
+        state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss)
+        torch.manual_seed(cfg.seed)
+    good = _snapshot(model, state)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=state.step, desc="fine-tune", dynamic_ncols=True)
+    while state.step < cfg.steps:
+        if fault is not None:
+            fault(state.step, model)
+        x = data.take(sampler.indices(state.step))
+        stats = train_step(model, x, state)
+        if stats is None:
+            state.divergences += 1
+            if state.divergences > cfg.max_divergences:
+                if bar is not None:
+                    bar.close()
+                raise DivergenceError(
+                    f"fine-tuning diverged {state.divergences} times (last at step {state.step}); "
+                    "lower --lr"
+                )
+            lr_scale, divs = state.lr_scale * 0.5, state.divergences
+            _restore(model, state, good, keep_counters=True)
+            state.lr_scale, state.divergences = lr_scale, divs
+            if bar is not None:
+                bar.n = state.step
+                bar.set_postfix_str(f"diverged: restored step {state.step}, lr x{state.lr_scale:g}")
+            continue
+        stats["step"] = state.step
+        state.history.append(stats)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(mse=f"{stats['mse']:.4g}", l0=f"{stats['l0']:.1f}", lam=f"{stats['lam']:.3g}")
+        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
+            good = _snapshot(model, state)
+            if ckpt is not None:
+                _atomic_torch_save(good, ckpt)
+    if bar is not None:
+        bar.close()
+    return FinetuneResult(
+        steps=state.step, divergences=state.divergences, lr_scale=state.lr_scale,
+        final_lambda=state.controller.lam, target_l0=state.controller.target, history=state.history,
+        seconds=time.perf_counter() - t0, resumed_from=resumed_from,
+    )
+
+
+@torch.no_grad()
+def _initial_controller(
+    model: torch.nn.Module, data: Any, sampler: BatchSampler, cfg: FinetuneConfig
+) -> L0Controller:
+    """Target = ``cfg.target_l0`` or the L0 at step 0; lambda0 = ``l1_init`` or 0.1 * mse / l1."""
+    x = data.take(sampler.indices(0))
+    _, s = compute_loss(model, x, 0.0)
+    target = cfg.target_l0 if cfg.target_l0 is not None else s["l0"]
+    if not target > 0:
+        raise ValueError("the model has L0 = 0 at the start: give a positive `target_l0`")
+    lam0 = cfg.l1_init if cfg.l1_init is not None else 0.1 * s["mse"] / max(s["l1"], 1e-12)
+    return L0Controller(
+        target=float(target), log_lam=math.log(max(lam0, 1e-12)), ki=cfg.controller_ki, kp=cfg.controller_kp,
+        ema=cfg.controller_ema,
+    )
+

@@ -1,0 +1,558 @@
+"""Initialise a Rational SAE from a ReLU / JumpReLU / TopK teacher (the paper's step 1).
+
+The four steps, each a named function:
+
+1. **Normalised gate fit** (:func:`fit_normalised_gate`).  All three teacher gates are
+   ``h (sign(h - c) + 1) / 2``.  After per-latent scaling (step 3) every latent sees one
+   normalised gate ``t H(t - kappa)`` (ReLU: ``kappa = 0``).  We fit it with
+   :func:`ratapprox.minimax` (relaxed Remez exchange) on the paper's 4001-point grid on
+   ``[-1, 1]``, with the neighbourhood ``(kappa - delta, kappa + delta)`` of the jump excluded for
+   JumpReLU/TopK (a rational cannot be uniformly close to a discontinuous function), and convert
+   it with :func:`ratapprox.pade.to_safe_pade` to ``P(t) / (1 + |B(t)|)``.
+2. **Exact sparsity** (:func:`enforce_zero_region`).  The gate rectifies, ``z = C_out max(g, 0)``,
+   and the sign of ``r = P/Q`` is the sign of ``P`` (``Q >= 1``).  We lower ``a_0`` by
+   ``max(0, max_{t in [-1, kappa]} P(t))`` (on a fine grid): then ``r <= 0`` wherever the teacher
+   gate is 0, so the RSAE never fires where the teacher does not (in range; below ``t = -1`` the
+   gate is 0 by definition).  The cost is recorded: the uniform error on the fitted domain before
+   and after the shift.
+3. **Weights and per-latent scales** (:func:`latent_scales`, :func:`fold_scales`).  JumpReLU is
+   jointly homogeneous, ``h H(h - theta) = c (h/c) H(h/c - theta/c)``; with ``c_j = theta_j /
+   kappa`` latent ``j`` sees ``t H(t - kappa)``.  ``1/c_j`` is folded into column ``j`` of
+   ``W_enc`` and ``b_enc``, ``c_j`` into row ``j`` of ``W_dec``; nothing per-latent is added to the
+   model.  ReLU is homogeneous for any ``c_j > 0``: we take a high quantile (default 0.99) of each
+   latent's positive pre-activations, so every latent's active range maps onto ``[0, 1]``.  TopK
+   gets one supplied threshold ``tau_k`` (:func:`estimate_topk_threshold`) and ``c = tau_k / kappa``.
+4. **Calibration** (:func:`calibrate_gate`): Adam on ``(a, b, log C_in, log C_out)`` minimising
+   ``E |phi_rsae(h) - phi_teacher(h)|^2`` over the teacher's real (folded) pre-activations, with the
+   projection of step 2 after every step so that exact sparsity is kept throughout.
+
+Treatments of special latents (counted in :class:`UpgradeReport`):
+
+* JumpReLU ``theta_j <= 0`` (the teacher then passes negative values through, which a rectified
+  gate cannot): the threshold is raised to ``theta_floor = 0.01 * median(theta > 0)``.
+* ReLU latents with no positive pre-activation on the calibration tokens (dead): ``c_j`` = median
+  of the other latents' scales.
+* TopK with ``rescale_acts_by_decoder_norm`` (SAELens): the decoder norms are folded into the
+  linear maps before everything else, so the RSAE itself does not rescale.
+
+References
+----------
+Molina, Schramowski & Kersting (2020), Padé activation units.  Rajamanoharan et al. (2024),
+JumpReLU SAEs.  Gao et al. (2024), Scaling and evaluating sparse autoencoders (TopK).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "DEFAULT_TYPES",
+    "TEACHER_FAMILIES",
+    "GateFit",
+    "UpgradeReport",
+    "calibrate_gate",
+    "effective_weights",
+    "enforce_zero_region",
+    "estimate_topk_threshold",
+    "fit_normalised_gate",
+    "fold_scales",
+    "latent_scales",
+    "normalised_teacher_gate",
+    "upgrade_init",
+]
+
+#: Rational types of the paper's init: (3, 2) for ReLU, (9, 8) for the discontinuous gates.
+DEFAULT_TYPES = {"relu": (3, 2), "jumprelu": (9, 8), "topk": (9, 8)}
+#: Normalised threshold: where the jump sits in t-space.  0.5 keeps the relative width of the
+#: excluded neighbourhood (delta / kappa) small while leaving [kappa, 1] for the linear part.
+DEFAULT_KAPPA = 0.5
+DEFAULT_DELTA = 0.02
+
+
+# --------------------------------------------------------------------------- step 1 + 2
+@dataclass
+class GateFit:
+    """A fitted normalised gate ``r(t) = P(t) / (1 + |B(t)|)`` and how it was obtained."""
+
+    family: str
+    kappa: float
+    delta: float
+    type: tuple[int, int]
+    grid_n: int
+    a: list[float]
+    b: list[float]
+    remez_error: float  # minimax error of P/Q on its domain (ratapprox)
+    safe_pade_exact: bool
+    safe_pade_max_deviation: float
+    shift: float  # amount subtracted from a_0 for exact zeros
+    error_before_shift: float  # max |r - gate| on the fitted grid, safe-Padé form
+    error_after_shift: float
+    seconds: float
+    method: str = "remez"
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def normalised_teacher_gate(t: np.ndarray | Tensor, kappa: float) -> np.ndarray | Tensor:
+    """``t H(t - kappa)`` with ``H(0) = 0`` (the teacher is 0 at its threshold, SAELens' ``>``)."""
+    if isinstance(t, Tensor):
+        return torch.where(t > kappa, t, torch.zeros_like(t))
+    return np.where(t > kappa, t, 0.0)
+
+
+def _P_np(a: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return np.polynomial.polynomial.polyval(t, a)
+
+
+def _r_np(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    B = np.polynomial.polynomial.polyval(t, np.concatenate([[0.0], b]))
+    return _P_np(a, t) / (1.0 + np.abs(B))
+
+
+def enforce_zero_region(a: np.ndarray | Tensor, lo: float, hi: float, n: int = 4001) -> float:
+    """Lower ``a_0`` in place so that ``P(t) <= 0`` on ``[lo, hi]`` (grid of ``n`` points + ends).
+
+    Returns the shift applied (>= 0).  ``P <= 0`` there means ``r = P / Q <= 0``, hence exact zeros
+    after the rectifier.  The check is on a grid: between grid points ``P`` can exceed 0 by at most
+    ``max|P'| * h / 2`` (``h`` the spacing), which :func:`calibrate_gate` reports as measured L0.
+    """
+    t = np.linspace(lo, hi, n)
+    if isinstance(a, Tensor):
+        with torch.no_grad():
+            tt = torch.as_tensor(t, dtype=a.dtype, device=a.device)
+            P = torch.zeros_like(tt)
+            for c in a.flip(0):
+                P = P * tt + c
+            m = float(P.max())
+            if m > 0:
+                a[0] -= m
+        return max(m, 0.0)
+    m = float(_P_np(a, t).max())
+    if m > 0:
+        a[0] -= m
+    return max(m, 0.0)
+
+
+def fit_normalised_gate(
+    family: str,
+    *,
+    kappa: float | None = None,
+    delta: float = DEFAULT_DELTA,
+    type: tuple[int, int] | None = None,
+    grid_n: int = 4001,
+    dps: int | None = None,
+) -> GateFit:
+    """Remez fit of the normalised teacher gate, converted to safe-Padé form and shifted.
+
+    Parameters
+    ----------
+    family : {"relu", "jumprelu", "topk"}
+    kappa : float, optional
+        Normalised threshold (0 for ReLU; default 0.5 otherwise).
+    delta : float
+        Half-width of the excluded neighbourhood of the jump (JumpReLU/TopK).
+    type : (p, q), optional
+        Rational type; default :data:`DEFAULT_TYPES`.
+    grid_n : int
+        Points of the grid on ``[-1, 1]`` (the paper: 4001).
+
+    Returns
+    -------
+    GateFit
+
+    Notes
+    -----
+    Target ``relu`` (ReLU) or ``jumprelu:kappa`` on ``Domain.grid_on(grid_n)``, minus
+    ``(kappa - delta, kappa + delta)`` for the jump.  If the Remez exchange does not converge,
+    its best iterate (``ConvergenceError.best``) is used and ``method`` says so.
+    """
+    from ratapprox.pade import to_safe_pade
+
+    import ratapprox
+    from ratapprox import Domain
+    from ratapprox.errors import ConvergenceError
+
+    family = family.lower()
+    if family not in DEFAULT_TYPES:
+        raise ValueError(f"`family` must be one of {sorted(DEFAULT_TYPES)}, got {family!r}")
+    if kappa is None:
+        kappa = 0.0 if family == "relu" else DEFAULT_KAPPA
+    if family != "relu" and not 0 < kappa < 1 - delta:
+        raise ValueError(f"`kappa` must lie in (0, 1 - delta) for {family}, got {kappa}")
+    m, n = type or DEFAULT_TYPES[family]
+    t0 = time.perf_counter()
+    domain = Domain.grid_on(int(grid_n))
+    if family == "relu":
+        target = "relu"
+        kappa = 0.0
+    else:
+        target = f"jumprelu:{kappa!r}"
+        domain = domain.excluding(repr(kappa), repr(delta))
+    method, notes = "remez", []
+    try:
+        res = ratapprox.minimax(target, m, n, domain=domain, dps=dps)
+        num, den, err = res.numerator, res.denominator, float(res.error)
+        if not getattr(res, "converged", True):
+            notes.append("Remez did not report convergence; using its final iterate")
+    except ConvergenceError as exc:
+        best = exc.best
+        if best is None:
+            raise
+        num, den, err = best.numerator, best.denominator, float(best.error)
+        method = "remez-best-iterate"
+        notes.append(f"Remez stopped early: {exc}")
+    sp = to_safe_pade(num, den, domain, target=target)
+    a = np.array([float(v) for v in sp.a])
+    b = np.array([float(v) for v in sp.b])
+    pts = domain.points_float()
+    gate = normalised_teacher_gate(pts, kappa)
+    err_before = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
+    shift = enforce_zero_region(a, -1.0, kappa)
+    err_after = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
+    return GateFit(
+        family=family, kappa=float(kappa), delta=float(delta) if family != "relu" else 0.0,
+        type=(m, n), grid_n=int(grid_n), a=a.tolist(), b=b.tolist(), remez_error=err,
+        safe_pade_exact=bool(sp.exact), safe_pade_max_deviation=float(sp.max_deviation),
+        shift=shift, error_before_shift=err_before, error_after_shift=err_after,
+        seconds=time.perf_counter() - t0, method=method, notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- step 3
+TEACHER_FAMILIES = ("relu", "jumprelu", "topk")
+
+
+def effective_weights(teacher: torch.nn.Module) -> tuple[Tensor, Tensor, Tensor]:
+    """``(W_enc, b_enc, W_dec)`` in float64 with TopK decoder-norm rescaling folded in.
+
+    SAELens TopK with ``rescale_acts_by_decoder_norm`` gates ``h_j n_j`` (``n_j = ||W_dec[j]||``)
+    and decodes ``(z_j / n_j) W_dec[j]``; scaling column ``j`` of ``W_enc``/``b_enc`` by ``n_j`` and
+    row ``j`` of ``W_dec`` by ``1 / n_j`` gives the same map without the option.
+    """
+    W_enc, b_enc, W_dec = (p.detach().double() for p in (teacher.W_enc, teacher.b_enc, teacher.W_dec))
+    if teacher.cfg.rescale_acts_by_decoder_norm:
+        n = W_dec.norm(dim=-1)
+        W_enc, b_enc, W_dec = W_enc * n, b_enc * n, W_dec / n[:, None]
+    return W_enc, b_enc, W_dec
+
+
+def estimate_topk_threshold(pre_acts: Iterable[Tensor], k: int) -> tuple[float, int]:
+    """Global threshold ``tau_k`` with mean count of ``h > tau_k`` equal to ``k`` on these tokens.
+
+    With ``N`` tokens and all pre-activations pooled, ``tau_k`` is the midpoint between the
+    ``(N k)``-th and ``(N k + 1)``-th largest values, so exactly ``N k`` values exceed it (barring
+    ties), i.e. ``(1/N) sum_n #{j : h_nj > tau_k} = k``.  This is the threshold that makes a
+    JumpReLU-like gate ``h H(h - tau_k)`` match TopK's *average* L0; per token the count varies
+    (Gao et al. 2024 propose the same estimator for inference-time thresholds).
+
+    Parameters
+    ----------
+    pre_acts : iterable of [B, d_sae] tensors
+    k : int
+
+    Returns
+    -------
+    (tau_k, N)
+    """
+    chunks, N = [], 0
+    for h in pre_acts:
+        if h.dim() != 2:
+            raise ValueError(f"pre-activations must be [B, d_sae], got shape {tuple(h.shape)}")
+        chunks.append(h.detach().reshape(-1).double())
+        N += int(h.shape[0])
+    if N == 0:
+        raise ValueError("no pre-activations to estimate the TopK threshold from")
+    flat = torch.cat(chunks)
+    m = N * int(k)
+    if not 0 < m < flat.numel():
+        raise ValueError(f"`k` = {k} must be between 1 and d_sae - 1 to define a threshold")
+    # m-th largest = (numel - m + 1)-th smallest; (m + 1)-th largest = (numel - m)-th smallest.
+    above = float(torch.kthvalue(flat, flat.numel() - m + 1).values)
+    below = float(torch.kthvalue(flat, flat.numel() - m).values)
+    return 0.5 * (above + below), N
+
+
+def latent_scales(
+    family: str,
+    h_cal: Tensor,
+    *,
+    kappa: float,
+    threshold: Tensor | None = None,
+    relu_quantile: float = 0.99,
+    tau: float | None = None,
+) -> tuple[Tensor, dict[str, int]]:
+    """Per-latent scales ``c_j > 0`` (float64) and counts of specially treated latents.
+
+    JumpReLU: ``c_j = theta_j / kappa``; TopK: ``c_j = tau_k / kappa``; ReLU: the
+    ``relu_quantile`` quantile of latent ``j``'s positive pre-activations in ``h_cal [N, d_sae]``.
+    """
+    d_sae = h_cal.shape[1]
+    counts = {"theta_nonpositive": 0, "dead_scale_from_median": 0}
+    if family == "jumprelu":
+        theta = threshold.detach().double().clone()
+        pos = theta > 0
+        counts["theta_nonpositive"] = int((~pos).sum())
+        if not bool(pos.any()):
+            raise ValueError("every JumpReLU threshold is <= 0; the teacher is a ReLU SAE, upgrade it as one")
+        floor = 0.01 * float(theta[pos].median())
+        theta = torch.where(pos, theta, torch.full_like(theta, floor))
+        return theta / kappa, counts
+    if family == "topk":
+        if tau is None or not tau > 0:
+            raise ValueError(f"TopK needs a positive threshold tau_k, got {tau}")
+        return torch.full((d_sae,), tau / kappa, dtype=torch.float64), counts
+    # ReLU: high quantile of each latent's positive pre-activations, chunked for torch.quantile.
+    h = h_cal.double()
+    c = torch.full((d_sae,), float("nan"), dtype=torch.float64)
+    step = max(1, (1 << 23) // max(h.shape[0], 1))
+    for j0 in range(0, d_sae, step):
+        blk = h[:, j0 : j0 + step]
+        c[j0 : j0 + step] = torch.nanquantile(torch.where(blk > 0, blk, torch.nan), relu_quantile, dim=0)
+    dead = torch.isnan(c) | (c <= 0)
+    counts["dead_scale_from_median"] = int(dead.sum())
+    fill = float(c[~dead].median()) if bool((~dead).any()) else 1.0
+    return torch.where(dead, torch.full_like(c, fill), c), counts
+
+
+def fold_scales(W_enc: Tensor, b_enc: Tensor, W_dec: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(W_enc / c, b_enc / c, c * W_dec)`` (columns of the encoder, rows of the decoder), float64."""
+    c64 = c.double()
+    return W_enc.double() / c64, b_enc.double() / c64, W_dec.double() * c64[:, None]
+
+
+# --------------------------------------------------------------------------- step 4
+@dataclass
+class CalibrationResult:
+    a: list[float]
+    b: list[float]
+    c_in: float
+    c_out: float
+    loss_start: float
+    loss_end: float
+    steps: int
+    n_elements: int
+    seconds: float
+
+
+def _gate_unrectified(u: Tensor, a: Tensor, b: Tensor, c_in: Tensor) -> Tensor:
+    """``g(u / C_in)`` without the rectifier (naive.py's extension: 0 below -1, slope 1 above 1)."""
+    t = u / c_in
+    v = t.clamp(-1.0, 1.0)
+    P = torch.zeros_like(v)
+    for coef in a.flip(0):
+        P = P * v + coef
+    B = torch.zeros_like(v)
+    for coef in b.flip(0):
+        B = (B + coef) * v
+    r = P / (1.0 + B.abs())
+    return torch.where(t < -1.0, torch.zeros_like(r), r + (t - v))
+
+
+def calibrate_gate(
+    u: Tensor,
+    y: Tensor,
+    a0: Iterable[float],
+    b0: Iterable[float],
+    *,
+    kappa: float,
+    steps: int = 300,
+    lr: float = 3e-3,
+    max_kappa_t: float = 0.9,
+) -> CalibrationResult:
+    """l2 calibration of ``(a, b, C_in, C_out)`` with exact sparsity kept by projection.
+
+    Minimises ``mean_i (C_out g(u_i / C_in) - y_i)^2`` over elements ``i`` that the teacher keeps
+    (``y_i > 0``) or that lie above the normalised threshold (``u_i > kappa``), where ``u`` are
+    folded pre-activations and ``y`` the folded teacher outputs.  All other elements are zero for
+    the teacher *and* for the RSAE (the projection keeps ``P <= 0`` on ``t in [-1, kappa / C_in]``),
+    so they add nothing.  For kept elements where the gate is still ``<= 0`` the unrectified ``g``
+    is used, so that they get a gradient pulling the zero crossing down to the threshold
+    (with the rectified gate they would get none).  Adam (Kingma & Ba 2015) in float64; after each
+    step ``C_in`` is kept at ``>= kappa / max_kappa_t`` (the zero region must stay inside
+    ``[-1, 1]``) and ``a_0`` is projected by :func:`enforce_zero_region`.
+    """
+    t0 = time.perf_counter()
+    keep = (y > 0) | (u > kappa)
+    u, y = u[keep].double(), y[keep].double()
+    a = torch.tensor(list(a0), dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(list(b0), dtype=torch.float64, requires_grad=True)
+    log_ci = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    log_co = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    teacher_on = y > 0
+    min_log_ci = math.log(kappa / max_kappa_t) if kappa > 0 else -math.inf
+
+    def loss_fn() -> Tensor:
+        g = _gate_unrectified(u, a, b, log_ci.exp())
+        # Rectified output where the teacher is off (only positive g costs); raw g where it is on.
+        z = log_co.exp() * torch.where(teacher_on, g, g.clamp_min(0.0))
+        return ((z - y) ** 2).mean()
+
+    if u.numel() == 0:
+        warnings.warn("no active teacher elements to calibrate on; keeping the Remez gate", RuntimeWarning,
+                      stacklevel=2)
+        return CalibrationResult(a.tolist(), b.tolist(), 1.0, 1.0, 0.0, 0.0, 0, 0, time.perf_counter() - t0)
+    opt = torch.optim.Adam([a, b, log_ci, log_co], lr=lr)
+    with torch.no_grad():
+        start = float(loss_fn())
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            log_ci.clamp_(min=min_log_ci)
+            enforce_zero_region(a, -1.0, kappa / float(log_ci.exp()) if kappa > 0 else 0.0)
+    with torch.no_grad():
+        end = float(loss_fn())
+    return CalibrationResult(
+        a=a.detach().tolist(), b=b.detach().tolist(), c_in=float(log_ci.exp()), c_out=float(log_co.exp()),
+        loss_start=start, loss_end=end, steps=steps, n_elements=int(u.numel()),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+@dataclass
+class UpgradeReport:
+    """What the init did, with the numbers a user needs to judge it."""
+
+    family: str
+    gate_fit: GateFit
+    calibration: CalibrationResult
+    tau_k: float | None
+    counts: dict[str, int]
+    frac_t_below: float  # fraction of calibration pre-activations with t < -1 (after calibration)
+    frac_t_above: float  # ... with t > 1
+    n_calibration_tokens: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _collect(batches: Iterable[Tensor], n_tokens: int, d_in: int) -> Tensor:
+    """The first ``n_tokens`` rows of a stream of batches (checked width)."""
+    from .activations import ActivationError, check_finite
+
+    out, n = [], 0
+    for x in batches:
+        if x.shape[-1] != d_in:
+            raise ActivationError(
+                f"d_in mismatch: the teacher expects d_in = {d_in}, activations have {x.shape[-1]}"
+            )
+        check_finite(x, "calibration batch")
+        out.append(x[: n_tokens - n])
+        n += len(out[-1])
+        if n >= n_tokens:
+            break
+    if n == 0:
+        raise ActivationError("no calibration activations")
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def upgrade_init(
+    teacher: torch.nn.Module,
+    batches: Iterable[Tensor],
+    *,
+    n_calibration_tokens: int = 8192,
+    kappa: float | None = None,
+    delta: float = DEFAULT_DELTA,
+    rational_type: tuple[int, int] | None = None,
+    grid_n: int = 4001,
+    relu_quantile: float = 0.99,
+    calibration_steps: int = 300,
+    calibration_lr: float = 3e-3,
+    gate_fit: GateFit | None = None,
+    gate_backend: str | None = None,
+) -> tuple[torch.nn.Module, UpgradeReport]:
+    """RSAE-init: the teacher's weights (scale-folded) with a Remez-fitted, calibrated rational gate.
+
+    Parameters
+    ----------
+    teacher : rsae.sae.SAE
+        ReLU, JumpReLU or TopK SAE.
+    batches : iterable of [B, d_in] tensors
+        Calibration activations (the first ``n_calibration_tokens`` rows are used).
+    kappa, delta, rational_type, grid_n
+        Passed to :func:`fit_normalised_gate` (ignored if ``gate_fit`` is given).
+    relu_quantile
+        Quantile of positive pre-activations that sets a ReLU latent's scale.
+    calibration_steps, calibration_lr
+        Adam steps and rate of :func:`calibrate_gate` (0 steps: the shifted Remez gate as is).
+
+    Returns
+    -------
+    (RationalSAE, UpgradeReport)
+    """
+    from .sae import RationalSAE, SAEConfig
+
+    t_start = time.perf_counter()
+    family = teacher.cfg.architecture
+    if family not in TEACHER_FAMILIES:
+        raise ValueError(f"the teacher must be one of {TEACHER_FAMILIES}, got architecture {family!r}")
+    x = _collect(batches, int(n_calibration_tokens), teacher.cfg.d_in)
+    h = teacher.pre_acts(x).double()  # what the gate sees (normalisation and rescaling included)
+    y = teacher.activation(h.to(teacher.dtype)).double()
+    # 1-2. the normalised gate
+    if gate_fit is None:
+        gate_fit = fit_normalised_gate(family, kappa=kappa, delta=delta, type=rational_type, grid_n=grid_n)
+    kappa = gate_fit.kappa
+    # 3. per-latent scales, folded into the weights
+    tau = None
+    if family == "topk":
+        tau, _ = estimate_topk_threshold([h], teacher.cfg.k)
+        if not tau > 0:
+            raise ValueError(
+                f"estimated TopK threshold tau_k = {tau:.4g} is not positive: k = {teacher.cfg.k} "
+                "exceeds the number of positive pre-activations per token"
+            )
+    threshold = teacher.threshold if family == "jumprelu" else None
+    c, counts = latent_scales(
+        family, h, kappa=kappa, threshold=threshold, relu_quantile=relu_quantile, tau=tau
+    )
+    W_enc, b_enc, W_dec = effective_weights(teacher)
+    W_enc, b_enc, W_dec = fold_scales(W_enc, b_enc, W_dec, c)
+    u, y_n = h / c, y / c
+    # 4. calibration on the teacher's real pre-activations
+    with torch.enable_grad():
+        cal = calibrate_gate(u.reshape(-1), y_n.reshape(-1), gate_fit.a, gate_fit.b, kappa=kappa,
+                             steps=calibration_steps, lr=calibration_lr)
+    t = u / cal.c_in
+    cfg = SAEConfig(
+        d_in=teacher.cfg.d_in, d_sae=teacher.cfg.d_sae, architecture="rational",
+        apply_b_dec_to_input=teacher.cfg.apply_b_dec_to_input,
+        normalize_activations=teacher.cfg.normalize_activations, dtype=teacher.cfg.dtype,
+        device=teacher.cfg.device, source_format="rsae",
+        metadata={**teacher.cfg.metadata, "teacher_architecture": family,
+                  "teacher_source_format": teacher.cfg.source_format, "upgrade_kappa": kappa,
+                  "upgrade_tau_k": tau},
+        rational_type=tuple(gate_fit.type),
+    )
+    rsae = RationalSAE(cfg, gate_backend=gate_backend)
+    dt = rsae.dtype
+    rsae.W_enc.copy_(W_enc.to(dt))
+    rsae.b_enc.copy_(b_enc.to(dt))
+    rsae.W_dec.copy_(W_dec.to(dt))
+    rsae.b_dec.copy_(teacher.b_dec.detach().to(dt))
+    g = rsae.gate
+    g.a.copy_(torch.tensor(cal.a, dtype=torch.float64).to(g.a.dtype))
+    g.b.copy_(torch.tensor(cal.b, dtype=torch.float64).to(g.b.dtype))
+    g.c_in.fill_(cal.c_in)
+    g.c_out.fill_(cal.c_out)
+    report = UpgradeReport(
+        family=family, gate_fit=gate_fit, calibration=cal, tau_k=tau, counts=counts,
+        frac_t_below=float((t < -1).double().mean()), frac_t_above=float((t > 1).double().mean()),
+        n_calibration_tokens=int(x.shape[0]), seconds=time.perf_counter() - t_start,
+    )
+    return rsae, report
