@@ -4,6 +4,13 @@ The reference formulas below are re-written from each origin library's encode/de
 function), in float64 numpy.  With dyadic fixture weights every operation is exact in float32,
 so the comparisons are at ``rtol = 0`` except where a square root is involved (TopK decoder-norm
 rescaling, runtime normalisation).
+
+The ``test_against_installed_*`` tests compare with the origin libraries themselves and skip
+when they are not importable (none is a dependency).  They were run with SAELens 6.54.12 from
+``.venv-saelens`` and eai-sparsify 1.3.3 / dictionary-learning 0.1.0 installed with
+``pip install --no-deps --target /tmp/origin_pkgs ...``::
+
+    PYTHONPATH=/tmp/origin_pkgs:. .venv-saelens/bin/python -m pytest tests/rsae/test_loading.py -k installed
 """
 
 from __future__ import annotations
@@ -427,3 +434,63 @@ def test_against_installed_saelens(tmp_path, arch):
         z = theirs.encode(xt)
         assert torch.equal(ours.decode(z), theirs.decode(z))
         assert torch.equal(ours(xt), theirs(xt))
+
+
+def _import_origin(module: str, attr: str):
+    """``module`` if importable *and* it is the library meant (has ``attr``), else skip."""
+    mod = pytest.importorskip(module)
+    if not hasattr(mod, attr):
+        pytest.skip(f"{module} is installed but is not the expected library (no {attr})")
+    return mod
+
+
+def test_against_installed_sparsify(tmp_path):
+    """EleutherAI sparsify writes the checkpoint itself (SparseCoder.save_to_disk); we must agree bitwise."""
+    sparsify = _import_origin("sparsify", "SparseCoder")
+    w, x = make_weights(43), make_inputs(44)
+    coder = sparsify.SparseCoder(D_IN, sparsify.SparseCoderConfig(num_latents=D_SAE, k=K))
+    with torch.no_grad():
+        coder.encoder.weight.copy_(torch.from_numpy(w["W_enc"].T))
+        coder.encoder.bias.copy_(torch.from_numpy(w["b_enc"]))
+        coder.W_dec.copy_(torch.from_numpy(w["W_dec"]))
+        coder.b_dec.copy_(torch.from_numpy(w["b_dec"]))
+    coder.save_to_disk(tmp_path / "layers.3")
+    ours = load_sae(tmp_path / "layers.3")
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        top_acts, top_indices, *_ = coder.encode(xt)
+        z_theirs = torch.zeros(len(x), D_SAE).scatter_(-1, top_indices, top_acts)
+        assert torch.equal(ours.encode(xt), z_theirs)
+        assert torch.equal(ours.decode(z_theirs), coder.decode(top_acts, top_indices))
+
+
+@pytest.mark.parametrize(
+    "dict_class", ["AutoEncoder", "JumpReluAutoEncoder", "AutoEncoderTopK", "BatchTopKSAE"]
+)
+def test_against_installed_dictionary_learning(tmp_path, dict_class):
+    """dictionary_learning's own classes produce the state dict (their keys, their shapes)."""
+    _import_origin("dictionary_learning", "AutoEncoder")
+    from dictionary_learning.dictionary import AutoEncoder, JumpReluAutoEncoder
+    from dictionary_learning.trainers.batch_top_k import BatchTopKSAE
+    from dictionary_learning.trainers.top_k import AutoEncoderTopK
+
+    w, x = make_weights(45), make_inputs(46)
+    if dict_class == "AutoEncoder":
+        ae = AutoEncoder(D_IN, D_SAE)
+    elif dict_class == "JumpReluAutoEncoder":
+        ae = JumpReluAutoEncoder(D_IN, D_SAE)
+    else:
+        ae = (AutoEncoderTopK if dict_class == "AutoEncoderTopK" else BatchTopKSAE)(D_IN, D_SAE, K)
+    ae.load_state_dict(dictionary_learning_state(w, dict_class, threshold=0.5))
+    path = write_dictionary_learning(
+        tmp_path / dict_class,
+        ae.state_dict(),
+        dict_class=dict_class if dict_class == "BatchTopKSAE" else None,
+    )
+    ours = load_sae(path)
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        z = ae.encode(xt)  # each class's default inference path
+        assert torch.equal(ours.encode(xt), z)
+        assert torch.equal(ours.decode(z), ae.decode(z))
+        assert torch.equal(ours(xt), ae(xt))
