@@ -202,6 +202,42 @@ def bench_encoder(
     return out
 
 
+def sweep_backward(
+    shape: tuple[int, int], dtype: torch.dtype, device: torch.device, cuda: bool
+) -> list[dict[str, Any]]:
+    """Time the Triton backward alone over tile size, program cap and warps (tuning aid)."""
+    from rsae.kernels.rational_gate.triton import rational_gate_bwd_triton
+
+    g = torch.Generator(device=device).manual_seed(0)
+    h = torch.randn(shape, generator=g, device=device).mul_(1.5).to(dtype)
+    gz = torch.randn(shape, generator=g, device=device).to(dtype)
+    params = [p.detach() for p in _gate_params(device)]
+    grid = [(512, 4), (1024, 4), (2048, 4), (2048, 8), (4096, 8)] if cuda else [(64, 4), (128, 4)]
+    caps = [1024, 4096, 16384] if cuda else [2, 8]
+    rows = []
+    for block, warps in grid:
+        for cap in caps:
+
+            def fn(block: int = block, cap: int = cap, warps: int = warps) -> Any:
+                return rational_gate_bwd_triton(
+                    gz, h, *params, block=block, max_programs=cap, num_warps=warps
+                )
+
+            ms = _bench(fn, cuda)
+            rows.append(
+                {
+                    "shape": list(shape),
+                    "dtype": str(dtype).removeprefix("torch."),
+                    "block": block,
+                    "num_warps": warps,
+                    "max_programs": cap,
+                    "ms": ms,
+                    "GBps": 3 * h.numel() * h.element_size() / (ms * 1e-3) / 1e9,
+                }
+            )
+    return rows
+
+
 def _goals(gate_rows: list[dict[str, Any]], enc_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Issue-6 goals evaluated on the measured rows (shape 4096 x 24576; fused encoder)."""
     goals = []
@@ -266,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="gate_kernels.json", help="JSON results file")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile column")
     ap.add_argument("--dtypes", default="fp32,bf16", help="comma-separated subset of fp32,bf16")
+    ap.add_argument("--sweep", action="store_true", help="also sweep the backward's block / programs / warps")
     args = ap.parse_args(argv)
     cuda = torch.cuda.is_available()
     if not cuda and not args.quick:
@@ -294,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
             gate_rows += bench_gate(shape, dtype, device, cuda, compile_, bandwidth)
         enc_rows += bench_encoder(enc_dims, dtype, device, cuda)
     goals = _goals(gate_rows, enc_rows) if not args.quick else []
+    sweep_rows = (
+        [r for dt in dtypes for r in sweep_backward(shapes[min(1, len(shapes) - 1)], dt, device, cuda)]
+        if args.sweep
+        else []
+    )
 
     print(
         f"device: {torch.cuda.get_device_name() if cuda else platform.processor() or 'cpu'}"
@@ -306,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     if goals:
         print()
         print(_table(goals, ["goal", "value", "met"]))
+    if sweep_rows:
+        print()
+        print(_table(sweep_rows, ["shape", "dtype", "block", "num_warps", "max_programs", "ms", "GBps"]))
     errors = [r for r in gate_rows if r.get("error")]
     for r in errors:
         print(f"error in {r['method']} {r['shape']} {r['dtype']}: {r['error']}")
@@ -319,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             "triton": triton.__version__,
             "copy_bandwidth_Bps": bandwidth,
             "gate": gate_rows,
+            "backward_sweep": sweep_rows,
             "encoder": enc_rows,
             "goals": goals,
         },

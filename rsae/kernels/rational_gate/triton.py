@@ -297,6 +297,7 @@ def rational_gate_bwd_triton(
     *,
     block: int | None = None,
     max_programs: int | None = None,
+    num_warps: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Backward of the rational gate: one pass over ``(h, grad_z)`` plus a deterministic reduction.
 
@@ -306,10 +307,11 @@ def rational_gate_bwd_triton(
         Gradient of the loss with respect to ``z``, same shape as ``h`` (any float dtype).
     h, a, b, c_in, c_out : Tensor
         As in :func:`rational_gate_fwd_triton`.
-    block, max_programs : int, optional
-        Tile size (power of two) and cap on the number of programs of the first stage; the
-        defaults are :data:`BWD_BLOCK` and :data:`BWD_MAX_PROGRAMS`.  Tests lower them to exercise
-        multi-tile programs at small sizes.
+    block, max_programs, num_warps : int, optional
+        Tile size (power of two), cap on the number of programs of the first stage, and warps per
+        program; the defaults are :data:`BWD_BLOCK`, :data:`BWD_MAX_PROGRAMS` and 4.  Tests lower
+        the first two to exercise multi-tile programs at small sizes; ``benchmarks/gate_kernels.py
+        --sweep`` times alternatives on a GPU.
 
     Returns
     -------
@@ -337,6 +339,9 @@ def rational_gate_bwd_triton(
         raise ValueError(f"`block` must be a power of two >= 16, got {block}")
     if max_programs < 1:
         raise ValueError(f"`max_programs` must be >= 1, got {max_programs}")
+    num_warps = _NUM_WARPS if num_warps is None else int(num_warps)
+    if num_warps not in (1, 2, 4, 8, 16, 32):
+        raise ValueError(f"`num_warps` must be a power of two in [1, 32], got {num_warps}")
 
     p, q = a.numel() - 1, b.numel()
     nc = p + q + 3
@@ -352,7 +357,7 @@ def rational_gate_bwd_triton(
         nc_pad = triton.next_power_of_2(nc)
         _rational_gate_bwd_kernel[(n_progs,)](
             gzc, hc, grad_h, partials, a_, b_, ci, co, n, tiles_per_prog,
-            P=p, QD=q, NC=nc, NC_PAD=nc_pad, BLOCK=block, CT=_tl_dtype(ct), num_warps=_NUM_WARPS,
+            P=p, QD=q, NC=nc, NC_PAD=nc_pad, BLOCK=block, CT=_tl_dtype(ct), num_warps=num_warps,
         )  # fmt: skip
         _reduce_partials_kernel[(1,)](
             partials, sums, n_progs, NC=nc, NC_PAD=nc_pad, ROWS=_REDUCE_ROWS, num_warps=_NUM_WARPS
