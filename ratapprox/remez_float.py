@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import mpmath
 import numpy as np
 import scipy.linalg
 
@@ -120,9 +121,13 @@ class _Problem:
     def omega(self, x: np.ndarray) -> np.ndarray:
         if self.weight is None:
             return np.ones_like(x)
-        w = np.asarray(self.weight(x), dtype=float)
-        if w.shape != x.shape:
-            w = np.broadcast_to(w, x.shape).astype(float)
+        try:
+            w = np.asarray(self.weight(x), dtype=float)
+            if w.shape != x.shape:
+                w = np.broadcast_to(w, x.shape).astype(float)
+        except (TypeError, ValueError):
+            # a scalar weight (``minimax`` documents calls with one mpf): evaluate point by point
+            w = np.array([float(self.weight(mpmath.mpf(float(v)))) for v in x.ravel()]).reshape(x.shape)
         if not np.all(np.isfinite(w) & (w > 0)):
             raise InvalidInputError("`weight` must be finite and positive on the domain")
         return w
@@ -505,7 +510,7 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
     best: dict[str, Any] | None = None
     last: dict[str, Any] | None = None
     check = sample
-    short = floor_hits = 0
+    short = floor_hits = tiny = 0
     reason, converged, defect = "iteration_limit", False, 0
     it = 0
     for it in range(1, max_iter + 1):
@@ -533,7 +538,8 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
         # --- convergence test (de la Vallee Poussin: |h| <= E* <= emax)
         ok = changes == 0 and xc.size >= N2
         gap = emax - habs
-        if ok and habs <= noise:
+        tiny = tiny + 1 if habs <= noise else 0
+        if (ok and habs <= noise) or tiny >= 3:
             # the levelled error itself is below what float64 resolves on this problem
             reason = "precision"
             history[-1]["noise_floor"] = noise
