@@ -2,8 +2,9 @@
 
 Weights (SAELens layout, the one :class:`rsae.sae.SAE` uses): ``W_enc [d_in, d_sae]``,
 ``b_enc [d_sae]``, ``W_dec [d_sae, d_in]``, ``b_dec [d_in]``, plus ``threshold [d_sae]`` for
-JumpReLU (older checkpoints: ``log_threshold``, converted by ``exp`` as SAELens'
-``JumpReLUSAE.process_state_dict_for_loading`` does).  Every tensor is cast to ``cfg["dtype"]``,
+JumpReLU (older training checkpoints store ``log_threshold``: converted by ``exp`` as SAELens'
+``JumpReLUTrainingSAE.process_state_dict_for_loading`` does; SAELens' inference loader refuses
+such files).  Every tensor is cast to ``cfg["dtype"]``,
 as SAELens' ``read_sae_components_from_disk`` does.
 
 Configuration, read as SAELens' ``handle_config_defaulting`` reads it (SAELens 6.x,

@@ -413,27 +413,46 @@ def test_device_argument_and_input_width_check(tmp_path):
 
 
 # ------------------------------------------------------------- against SAELens itself (optional)
+_SAELENS_CASES = {
+    # name: (architecture, layout, cfg_extra, weight keys)
+    "standard": ("standard", 6, {}, ()),
+    "standard_no_b_dec": ("standard", 6, {"apply_b_dec_to_input": False}, ()),
+    "jumprelu": ("jumprelu", 6, {}, ("threshold",)),
+    "topk": ("topk", 6, {"k": K}, ()),
+    "topk_rescale": ("topk", 6, {"k": K, "rescale_acts_by_decoder_norm": True}, ()),
+    "layer_norm": ("standard", 6, {"normalize_activations": "layer_norm"}, ()),
+    "constant_norm_rescale": ("standard", 6, {"normalize_activations": "constant_norm_rescale"}, ()),
+    "v5_standard": ("standard", 5, {}, ()),
+    "v5_topk": ("standard", 5, {"activation_fn_str": "topk", "activation_fn_kwargs": {"k": K}}, ()),
+    "v5_normalize_bool": ("standard", 5, {"normalize_activations": True}, ()),
+}
+
+
 @pytest.mark.saelens
-@pytest.mark.parametrize("arch", ["standard", "jumprelu", "topk", "topk_rescale"])
-def test_against_installed_saelens(tmp_path, arch):
+@pytest.mark.parametrize("case", sorted(_SAELENS_CASES))
+def test_against_installed_saelens(tmp_path, case):
+    """SAELens' own ``SAE.load_from_disk`` on the same directory: bitwise equal encode/decode/forward."""
     sae_lens = pytest.importorskip("sae_lens")
+    arch, layout, extra, extra_keys = _SAELENS_CASES[case]
     w, x = make_weights(39), make_inputs(40)
-    keys = ("W_enc", "b_enc", "W_dec", "b_dec") + (("threshold",) if arch == "jumprelu" else ())
-    extra = (
-        {"k": K, "rescale_acts_by_decoder_norm": arch == "topk_rescale"} if arch.startswith("topk") else {}
-    )
     # random (non-dyadic) weights: bitwise agreement then means the same float32 operations
     rng = np.random.default_rng(41)
     w = {k: (v + rng.normal(size=v.shape) * 1e-3).astype(np.float32) for k, v in w.items()}
-    path = write_saelens(tmp_path / arch, w, architecture=arch.split("_")[0], keys=keys, cfg_extra=extra)
+    w["log_threshold"] = np.log(w["threshold"] + 0.1).astype(np.float32)
+    keys = ("W_enc", "b_enc", "W_dec", "b_dec", *extra_keys)
+    path = write_saelens(tmp_path / case, w, architecture=arch, layout=layout, keys=keys, cfg_extra=extra)
     ours = load_sae(path)
     theirs = sae_lens.SAE.load_from_disk(str(path))
     xt = torch.from_numpy(x)
     with torch.no_grad():
-        assert torch.equal(ours.encode(xt), theirs.encode(xt))
         z = theirs.encode(xt)
-        assert torch.equal(ours.decode(z), theirs.decode(z))
+        if extra.get("normalize_activations") in ("layer_norm", "constant_norm_rescale"):
+            theirs.decode(z)  # SAELens keeps the normalisation state between encode and decode
+        assert torch.equal(ours.encode(xt), z)
+        assert (z != 0).any() and (z == 0).any()
         assert torch.equal(ours(xt), theirs(xt))
+        if not extra.get("normalize_activations") or extra["normalize_activations"] is True:
+            assert torch.equal(ours.decode(z), theirs.decode(z))
 
 
 def _import_origin(module: str, attr: str):
