@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -176,7 +177,7 @@ class SAEConfig:
         return cls(**d)
 
 
-class SAE(nn.Module):
+class SAE(nn.Module, ABC):
     """Sparse autoencoder base class: SAELens weights and formula, the gate in :meth:`activation`.
 
     Subclasses set :attr:`architecture` and build ``self.gate``.  Parameters are created as zeros
@@ -200,8 +201,9 @@ class SAE(nn.Module):
         self.b_dec = nn.Parameter(torch.zeros(cfg.d_in, **kw))
         self.gate: nn.Module = self._make_gate()
 
+    @abstractmethod
     def _make_gate(self) -> nn.Module:
-        raise NotImplementedError
+        """The gate module ``phi`` of this architecture (called once, from ``__init__``)."""
 
     @property
     def d_in(self) -> int:
