@@ -1,0 +1,222 @@
+"""Tests of the float64 barycentric Remez engine (ratapprox.remez_float).
+
+Every returned fit is re-evaluated *independently* in mpmath (40 digits) from its barycentric
+data: the error must alternate in sign on the returned reference, with |e| there within a small
+factor of the reported maximum (so by de la Vallée Poussin the fit is near-best), unless the run
+reports a defect.  Known values:
+
+* best cubic polynomial to |x| on [-1, 1] is x^2 + 1/8, error 1/8 (Trefethen, ATAP, ch. 10;
+  Chebfun test_minimax.m);
+* best line to |x| + x is 1/2 + x, error 1/2 (Chebfun test_minimax.m);
+* best type (3, 2) approximation of ReLU on [-1, 1]: error about 2.18e-2 (Boullé, Nakatsukasa &
+  Townsend 2020);
+* sign on [-1, -delta] U [delta, 1], type (2r+1, 2r): Zolotarev's rational, computed here from
+  its closed form (Jacobi elliptic functions, Nakatsukasa & Freund 2016, eq. (2.8)) and scanned
+  for its extrema in mpmath -- independent of the Remez code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import mpmath
+import numpy as np
+import pytest
+
+from ratapprox._context import workdps
+from ratapprox.domains import Domain
+from ratapprox.errors import InvalidInputError
+from ratapprox.remez_float import remez_float
+from ratapprox.targets import get_target
+
+ALT_RTOL = 1e-6  # |e(x_k)| at the reference vs the reported max error
+
+
+def _mp_errors(run, target, points):
+    tgt = get_target(target)
+    r = run.rational
+    with workdps(40):
+        return [tgt.mp(mpmath.mpf(float(x))) - r.eval_mp(mpmath.mpf(float(x))) for x in points]
+
+
+def _check_equioscillation(run, target, m, n, rtol=ALT_RTOL):
+    """Independent mp check: alternation on >= m+n+2-defect points at the reported level."""
+    ref = np.asarray(run.reference)
+    assert ref.size >= m + n + 2 - run.defect
+    assert np.all(np.diff(ref) > 0)
+    e = _mp_errors(run, target, ref)
+    signs = [mpmath.sign(v) for v in e]
+    assert all(s1 == -s0 for s0, s1 in itertools.pairwise(signs)), "error does not alternate"
+    lo = min(abs(v) for v in e)
+    assert float(lo) >= (1 - rtol) * float(run.max_error)
+    assert run.levelled_error <= run.max_error * (1 + 1e-12)
+
+
+def _zolotarev_error(delta: str, r: int) -> float:
+    """Error of Zolotarev's best type (2r+1, 2r) approximation of sign on E_delta (mpmath)."""
+    with workdps(30):
+        ell = mpmath.mpf(delta)
+        m = 1 - ell**2  # parameter m = k'^2 of the complementary modulus
+        Kp = mpmath.ellipk(m)
+        c = []
+        for i in range(1, 2 * r + 1):
+            u = i * Kp / (2 * r + 1)
+            c.append(ell**2 * mpmath.ellipfun("sn", u, m=m) ** 2 / mpmath.ellipfun("cn", u, m=m) ** 2)
+
+        def Z(x):
+            v = x
+            for j in range(1, r + 1):
+                v *= (x**2 + c[2 * j - 1]) / (x**2 + c[2 * j - 2])
+            return v
+
+        # extrema of Z on [ell, 1]: geometric scan, then golden-section refinement
+        xs = [ell * (1 / ell) ** (mpmath.mpf(k) / 4000) for k in range(4001)]
+        zs = [Z(x) for x in xs]
+        ext = [zs[0], zs[-1]]
+        for k in range(1, len(xs) - 1):
+            for sgn in (1, -1):
+                if sgn * zs[k] > sgn * zs[k - 1] and sgn * zs[k] >= sgn * zs[k + 1]:
+                    a, b = xs[k - 1], xs[k + 1]
+                    g = (mpmath.sqrt(5) - 1) / 2
+                    for _ in range(80):
+                        x1, x2 = b - g * (b - a), a + g * (b - a)
+                        if sgn * Z(x1) > sgn * Z(x2):
+                            b = x2
+                        else:
+                            a = x1
+                    ext.append(Z((a + b) / 2))
+        zmax, zmin = max(ext), min(ext)
+        return float((zmax - zmin) / (zmax + zmin))
+
+
+# --------------------------------------------------------------------------- known values
+def test_best_cubic_to_abs():
+    run = remez_float("abs", 3, 0)
+    assert run.converged and run.reason == "converged"
+    assert abs(run.levelled_error - 0.125) < 1e-12
+    x = np.linspace(-1, 1, 101)
+    assert np.max(np.abs(run.rational(x) - (x**2 + 0.125))) < 1e-12
+    _check_equioscillation(run, "abs", 3, 0)
+
+
+def test_best_line_to_abs_plus_x():
+    run = remez_float(lambda x: abs(x) + x, 1, 0)
+    assert run.converged
+    x = np.linspace(-1, 1, 101)
+    assert abs(run.levelled_error - 0.5) < 1e-13
+    assert np.max(np.abs(run.rational(x) - (0.5 + x))) < 1e-13
+
+
+@pytest.mark.parametrize(("m", "n", "expected"), [(3, 2, 2.18e-2), (5, 4, 4.25e-3), (9, 8, 3.68e-4)])
+def test_relu(m, n, expected):
+    t0 = time.perf_counter()
+    run = remez_float("relu", m, n)
+    assert time.perf_counter() - t0 < 20
+    assert run.converged, run.reason
+    assert abs(run.max_error / expected - 1) < 5e-3
+    _check_equioscillation(run, "relu", m, n)
+    # float64 levelled error and max error agree to the tolerance (de la Vallée Poussin bracket)
+    assert (run.max_error - run.levelled_error) <= 1e-8 * run.levelled_error
+
+
+@pytest.mark.parametrize("r", [1, 2, 3, 4])
+def test_gapped_sign_matches_zolotarev(r):
+    delta = "0.1"
+    run = remez_float("sign", 2 * r + 1, 2 * r, Domain.sign_domain(delta))
+    assert run.converged, run.reason
+    ref = _zolotarev_error(delta, r)
+    assert abs(run.levelled_error / ref - 1) < 1e-8
+    assert abs(run.max_error / ref - 1) < 1e-8
+    _check_equioscillation(run, "sign", 2 * r + 1, 2 * r)
+
+
+@pytest.mark.parametrize("target", ["step:0.3", "jumprelu:0.3", "step:-0.2"])
+def test_jump_targets_with_exclusion_98(target):
+    theta = target.split(":")[1]
+    dom = Domain.interval(-1, 1).excluding(theta, "0.05")
+    run = remez_float(target, 9, 8, dom)
+    assert run.converged, run.reason
+    _check_equioscillation(run, target, 9, 8)
+    # the reference avoids the excluded gap
+    ref = np.asarray(run.reference)
+    assert not np.any(np.abs(ref - float(theta)) < 0.05 - 1e-12)
+
+
+def test_grid_4001():
+    dom = Domain.grid_on(4001)
+    run = remez_float("relu", 3, 2, dom)
+    assert run.converged
+    grid = dom.points_float()
+    assert np.all(np.isin(run.reference, grid))
+    err = np.abs(np.maximum(grid, 0) - run.rational(grid))
+    assert abs(err.max() - run.max_error) <= 1e-15
+    _check_equioscillation(run, "relu", 3, 2)
+    # the grid problem's error cannot exceed the continuous one
+    cont = remez_float("relu", 3, 2)
+    assert run.max_error <= cont.max_error * (1 + 1e-10)
+
+
+def test_exp_44_and_precision_limit():
+    run = remez_float("exp", 4, 4)
+    assert run.converged
+    _check_equioscillation(run, "exp", 4, 4, rtol=1e-4)  # error 1.5e-10: ~5 digits in double
+    # exp at type (8, 8) has error far below double precision: reported, not passed off
+    run8 = remez_float("exp", 8, 8)
+    assert not run8.converged and run8.reason == "precision"
+
+
+def test_weighted_relative_error():
+    # relative error of exp: weight 1/exp(x)
+    run = remez_float("exp", 2, 2, weight=lambda x: np.exp(-np.asarray(x, dtype=float)))
+    assert run.converged
+    x = np.asarray(run.reference)
+    e = (np.exp(x) - run.rational(x)) * np.exp(-x)
+    assert np.all(np.sign(e[1:]) == -np.sign(e[:-1]))
+    assert np.allclose(np.abs(e), run.max_error, rtol=1e-6)
+
+
+def test_parity_defect_reported():
+    # |x| is even: its best type (3, 3) approximation is the even type (2, 2) one, which
+    # equioscillates on 7 < 8 points -- a defect, reported as such
+    run = remez_float("abs", 3, 3)
+    assert run.reason == "defect" and run.defect == 1 and not run.converged
+    assert len(run.reference) == 7
+
+
+def test_parity_agrees_with_direct():
+    a = remez_float("abs", 6, 6)
+    b = remez_float("abs", 6, 6, use_parity=False)
+    assert a.converged and b.converged
+    assert abs(a.levelled_error / b.levelled_error - 1) < 1e-7
+
+
+def test_abs_80_80():
+    """|x| at type (80, 80) in double (Chebfun minimax: ~20 s); error ~ 8 exp(-pi sqrt(80))."""
+    t0 = time.perf_counter()
+    run = remez_float("abs", 80, 80)
+    seconds = time.perf_counter() - t0
+    assert run.converged, run.reason
+    assert seconds < 60
+    r = run.rational
+    assert r.type == (80, 80)
+    # Stahl (1993): E_nn = 8 exp(-pi sqrt(n)) (1 + o(1)); at n = 80 the ratio is ~0.88
+    stahl = 8 * np.exp(-np.pi * np.sqrt(80))
+    assert 0.8 < run.max_error / stahl < 1.0
+    # independent re-evaluation of the barycentric data at 40 digits on the reference:
+    # alternation with |e| within 1e-2 of the reported level (double limits it to ~3 digits)
+    _check_equioscillation(run, "abs", 80, 80, rtol=1e-2)
+    # the alternation points cluster exponentially at 0
+    ref = np.abs(np.asarray(run.reference))
+    assert np.min(ref[ref > 0]) < 1e-10
+
+
+def test_bad_input():
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        remez_float("relu", -1, 2)
+    with pytest.raises(InvalidInputError, match="unknown target"):
+        remez_float("nope", 2, 2)
+    with pytest.raises(InvalidInputError, match="tol"):
+        remez_float("relu", 2, 2, tol=0)
+    with pytest.raises(InvalidInputError, match="needs at least"):
+        remez_float("relu", 3, 2, Domain.from_points([-1, 0, 0.5, 1]))
