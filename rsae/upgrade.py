@@ -43,11 +43,15 @@ JumpReLU SAEs.  Gao et al. (2024), Scaling and evaluating sparse autoencoders (T
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,6 +156,7 @@ def fit_normalised_gate(
     type: tuple[int, int] | None = None,
     grid_n: int = 4001,
     dps: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> GateFit:
     """Remez fit of the normalised teacher gate, converted to safe-Padé form and shifted.
 
@@ -166,6 +171,9 @@ def fit_normalised_gate(
         Rational type; default :data:`DEFAULT_TYPES`.
     grid_n : int
         Points of the grid on ``[-1, 1]`` (the paper: 4001).
+    cache_dir : path, optional
+        Directory of JSON fits keyed by all the arguments (a (9, 8) Remez on the gapped grid takes
+        about a minute; a re-run reads it back).  ``None``: no cache.
 
     Returns
     -------
@@ -177,7 +185,6 @@ def fit_normalised_gate(
     ``(kappa - delta, kappa + delta)`` for the jump.  If the Remez exchange does not converge,
     its best iterate (``ConvergenceError.best``) is used and ``method`` says so.
     """
-    from ratapprox.pade import to_safe_pade
 
     import ratapprox
     from ratapprox import Domain
@@ -191,6 +198,11 @@ def fit_normalised_gate(
     if family != "relu" and not 0 < kappa < 1 - delta:
         raise ValueError(f"`kappa` must lie in (0, 1 - delta) for {family}, got {kappa}")
     m, n = type or DEFAULT_TYPES[family]
+    key = f"{family}_k{kappa!r}_d{delta!r}_t{m}-{n}_g{int(grid_n)}_dps{dps}.json"
+    if cache_dir is not None and (Path(cache_dir) / key).is_file():
+        d = json.loads((Path(cache_dir) / key).read_text())
+        d["type"] = tuple(d["type"])
+        return GateFit(**d)
     t0 = time.perf_counter()
     domain = Domain.grid_on(int(grid_n))
     if family == "relu":
@@ -212,21 +224,57 @@ def fit_normalised_gate(
         num, den, err = best.numerator, best.denominator, float(best.error)
         method = "remez-best-iterate"
         notes.append(f"Remez stopped early: {exc}")
-    sp = to_safe_pade(num, den, domain, target=target)
-    a = np.array([float(v) for v in sp.a])
-    b = np.array([float(v) for v in sp.b])
     pts = domain.points_float()
+    a, b, sp_exact, sp_dev = _safe_pade(num, den, domain, target, pts)
     gate = normalised_teacher_gate(pts, kappa)
     err_before = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
     shift = enforce_zero_region(a, -1.0, kappa)
     err_after = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
-    return GateFit(
+    fit = GateFit(
         family=family, kappa=float(kappa), delta=float(delta) if family != "relu" else 0.0,
         type=(m, n), grid_n=int(grid_n), a=a.tolist(), b=b.tolist(), remez_error=err,
-        safe_pade_exact=bool(sp.exact), safe_pade_max_deviation=float(sp.max_deviation),
+        safe_pade_exact=sp_exact, safe_pade_max_deviation=sp_dev,
         shift=shift, error_before_shift=err_before, error_after_shift=err_after,
         seconds=time.perf_counter() - t0, method=method, notes=notes,
     )
+    if cache_dir is not None:
+        _atomic_write_text(Path(cache_dir) / key, json.dumps(fit.to_json()))
+    return fit
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _safe_pade(
+    num: Any, den: Any, domain: Any, target: str, pts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool, float]:
+    """``P/Q -> P / (1 + |B|)`` via :func:`ratapprox.pade.to_safe_pade` when available.
+
+    Without it (``ratapprox.pade`` not installed) the direct reading ``a = num``, ``b = den[1:]``
+    is used; it is exact iff ``B(t) >= 0`` on the domain, and the measured deviation
+    ``max |P/(1+|B|) - P/(1+B)|`` over the domain's points is reported either way.
+    """
+    try:
+        from ratapprox.pade import to_safe_pade
+    except ImportError:
+        to_safe_pade = None
+    if to_safe_pade is not None:
+        sp = to_safe_pade(num, den, domain, target=target)
+        return (np.array([float(v) for v in sp.a]), np.array([float(v) for v in sp.b]), bool(sp.exact),
+                float(sp.max_deviation))
+    a = np.array([float(v) for v in num])
+    den_f = np.array([float(v) for v in den])
+    b = den_f[1:] / den_f[0]
+    a = a / den_f[0]
+    Q = np.polynomial.polynomial.polyval(pts, np.concatenate([[1.0], b]))
+    dev = float(np.max(np.abs(_r_np(a, b, pts) - _P_np(a, pts) / Q)))
+    B = Q - 1.0
+    return a, b, bool(np.all(B >= 0)), dev
 
 
 # --------------------------------------------------------------------------- step 3
@@ -366,9 +414,11 @@ def calibrate_gate(
     b0: Iterable[float],
     *,
     kappa: float,
-    steps: int = 300,
+    steps: int = 200,
     lr: float = 3e-3,
     max_kappa_t: float = 0.9,
+    max_elements: int = 65536,
+    seed: int = 0,
 ) -> CalibrationResult:
     """l2 calibration of ``(a, b, C_in, C_out)`` with exact sparsity kept by projection.
 
@@ -385,6 +435,9 @@ def calibrate_gate(
     t0 = time.perf_counter()
     keep = (y > 0) | (u > kappa)
     u, y = u[keep].double(), y[keep].double()
+    if u.numel() > max_elements:  # a fixed random subset: the objective is a mean, 64k samples suffice
+        pick = torch.randperm(u.numel(), generator=torch.Generator().manual_seed(seed))[:max_elements]
+        u, y = u[pick], y[pick]
     a = torch.tensor(list(a0), dtype=torch.float64, requires_grad=True)
     b = torch.tensor(list(b0), dtype=torch.float64, requires_grad=True)
     log_ci = torch.zeros((), dtype=torch.float64, requires_grad=True)
@@ -416,7 +469,8 @@ def calibrate_gate(
     with torch.no_grad():
         end = float(loss_fn())
     return CalibrationResult(
-        a=a.detach().tolist(), b=b.detach().tolist(), c_in=float(log_ci.exp()), c_out=float(log_co.exp()),
+        a=a.detach().tolist(), b=b.detach().tolist(), c_in=float(log_ci.detach().exp()),
+        c_out=float(log_co.detach().exp()),
         loss_start=start, loss_end=end, steps=steps, n_elements=int(u.numel()),
         seconds=time.perf_counter() - t0,
     )
@@ -471,10 +525,11 @@ def upgrade_init(
     rational_type: tuple[int, int] | None = None,
     grid_n: int = 4001,
     relu_quantile: float = 0.99,
-    calibration_steps: int = 300,
+    calibration_steps: int = 200,
     calibration_lr: float = 3e-3,
     gate_fit: GateFit | None = None,
     gate_backend: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> tuple[torch.nn.Module, UpgradeReport]:
     """RSAE-init: the teacher's weights (scale-folded) with a Remez-fitted, calibrated rational gate.
 
@@ -506,7 +561,9 @@ def upgrade_init(
     y = teacher.activation(h.to(teacher.dtype)).double()
     # 1-2. the normalised gate
     if gate_fit is None:
-        gate_fit = fit_normalised_gate(family, kappa=kappa, delta=delta, type=rational_type, grid_n=grid_n)
+        gate_fit = fit_normalised_gate(
+            family, kappa=kappa, delta=delta, type=rational_type, grid_n=grid_n, cache_dir=cache_dir
+        )
     kappa = gate_fit.kappa
     # 3. per-latent scales, folded into the weights
     tau = None
