@@ -120,6 +120,15 @@ def test_saelens_no_b_dec_subtraction_and_expected_average_flag(tmp_path):
     _assert_exact(sae, x, z, ref_decode(z, w))
 
 
+def test_saelens_dtype_from_cfg(tmp_path):
+    """Weights are cast to cfg["dtype"] as SAELens does (here: float32 file, bfloat16 SAE)."""
+    w, x = make_weights(47), make_inputs(48)
+    sae = load_sae(write_saelens(tmp_path / "b", w, cfg_extra={"dtype": "bfloat16"}))
+    assert sae.W_enc.dtype == torch.bfloat16 and sae.cfg.dtype == "bfloat16"
+    assert torch.equal(sae.W_enc, torch.from_numpy(w["W_enc"]).to(torch.bfloat16))
+    assert sae.encode(torch.from_numpy(x)).dtype == torch.bfloat16
+
+
 def test_saelens_jumprelu_and_batchtopk_saved_as_jumprelu(tmp_path):
     w, x = make_weights(5), make_inputs(6)
     keys = ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")
@@ -422,6 +431,7 @@ _SAELENS_CASES = {
     "topk_rescale": ("topk", 6, {"k": K, "rescale_acts_by_decoder_norm": True}, ()),
     "layer_norm": ("standard", 6, {"normalize_activations": "layer_norm"}, ()),
     "constant_norm_rescale": ("standard", 6, {"normalize_activations": "constant_norm_rescale"}, ()),
+    "bfloat16_jumprelu": ("jumprelu", 6, {"dtype": "bfloat16"}, ("threshold",)),
     "v5_standard": ("standard", 5, {}, ()),
     "v5_topk": ("standard", 5, {"activation_fn_str": "topk", "activation_fn_kwargs": {"k": K}}, ()),
     "v5_normalize_bool": ("standard", 5, {"normalize_activations": True}, ()),
