@@ -1,0 +1,105 @@
+"""Plots of an upgrade (matplotlib, imported lazily; files written atomically).
+
+* :func:`plot_gates` -- teacher / RSAE-init / fine-tuned gate in normalised units
+  ``t = h' / C_in`` with a histogram of the real pre-activations beneath;
+* :func:`plot_frontier` -- MSE against L0 for the teacher, RSAE-init and RSAE (and any other
+  labelled points, e.g. a sweep).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["gate_curve", "plot_frontier", "plot_gates"]
+
+
+def gate_curve(gate: torch.nn.Module, u: np.ndarray) -> np.ndarray:
+    """Evaluate a RationalGate on folded pre-activations ``u`` (float64)."""
+    with torch.no_grad():
+        h = torch.as_tensor(u, dtype=torch.float64)
+        return gate(h).double().numpy()
+
+
+def _save(fig: object, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_gates(
+    path: str | os.PathLike,
+    *,
+    kappa: float,
+    gates: Mapping[str, torch.nn.Module],
+    pre_acts: np.ndarray,
+    u_range: tuple[float, float] | None = None,
+    title: str = "",
+) -> Path:
+    """Teacher gate ``u H(u - kappa)`` and each rational gate on folded units ``u``, with a histogram.
+
+    ``pre_acts`` are folded pre-activations ``u = h / c_j`` (all latents pooled); the histogram
+    (log counts) shows where the gate is actually used.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pre = np.asarray(pre_acts, dtype=float).ravel()
+    lo, hi = u_range or (max(-1.5, float(np.quantile(pre, 0.001))), max(1.5, float(np.quantile(pre, 0.9999))))
+    u = np.linspace(lo, hi, 2001)
+    fig, (ax, axh) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot(u, np.where(u > kappa, u, 0.0), "k-", lw=2.5, alpha=0.35, label=f"teacher  u·H(u − {kappa:g})")
+    for name, g in gates.items():
+        ax.plot(u, gate_curve(g, u), lw=1.4, label=name)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_ylabel("gate output (folded units)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "gate shapes")
+    axh.hist(pre[(pre >= lo) & (pre <= hi)], bins=200, color="tab:blue", alpha=0.7, log=True)
+    axh.set_xlabel("folded pre-activation u = h / c_j")
+    axh.set_ylabel("count (log)")
+    out = _save(fig, Path(path))
+    plt.close(fig)
+    return out
+
+
+def plot_frontier(
+    path: str | os.PathLike,
+    points: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    title: str = "MSE vs L0",
+) -> Path:
+    """``points[label] = [(l0, mse), ...]`` -> scatter/line per label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    markers = iter("o^s*Dvx+")
+    for label, pts in points.items():
+        pts = sorted(pts)
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        ax.plot(xs, ys, marker=next(markers, "o"), ls="-" if len(pts) > 1 else "", label=label, ms=8)
+    ax.set_xlabel("L0 (mean exact non-zeros per token)")
+    ax.set_ylabel("MSE (sum over dims, mean over tokens)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    out = _save(fig, Path(path))
+    plt.close(fig)
+    return out
