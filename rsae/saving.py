@@ -12,7 +12,9 @@
 
 Both writers refuse an existing ``out_dir`` unless ``force=True`` and write atomically: all files
 go to a temporary sibling directory that is renamed into place (``os.replace``), so a crash never
-leaves a half-written checkpoint under ``out_dir``.
+leaves a half-written checkpoint under ``out_dir``.  With ``force=True`` an existing ``out_dir`` is
+first renamed aside and deleted after the new one is in place; a crash between those two renames
+leaves the old checkpoint in ``.<name>.old-*/d`` next to it (never a mixture of old and new).
 """
 
 from __future__ import annotations

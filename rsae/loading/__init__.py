@@ -48,6 +48,17 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     for name, loader in registry.LOADERS.items():
         if loader.detect(p):
             return name
+    if p.is_dir():  # e.g. a multi-hookpoint sparsify repo or a Gemma Scope release folder
+        subs = sorted(
+            c.name
+            for c in p.iterdir()
+            if c.is_dir() and any(ld.detect(c) for ld in registry.LOADERS.values())
+        )
+        if subs:
+            shown = ", ".join(subs[:5]) + (", ..." if len(subs) > 5 else "")
+            raise CheckpointError(
+                f"{p}: holds several checkpoints in sub-directories ({shown}); point at one"
+            )
     known = "; ".join(loader.description for loader in registry.LOADERS.values())
     raise CheckpointError(f"{p}: unknown checkpoint format (expected one of: {known})")
 

@@ -261,6 +261,14 @@ def test_gemma_scope_missing_and_misshaped(tmp_path):
 
 
 # -------------------------------------------------------------------------------- sparsify
+def test_multi_hookpoint_directory_points_to_its_parts(tmp_path):
+    w = make_weights(49)
+    for name in ("layers.2", "layers.3"):
+        write_sparsify(tmp_path / "repo" / name, w)
+    with pytest.raises(CheckpointError, match=r"sub-directories \(layers\.2, layers\.3\); point at one"):
+        load_sae(tmp_path / "repo")
+
+
 def test_sparsify_topk(tmp_path):
     w, x = make_weights(21), make_inputs(22)
     path = write_sparsify(tmp_path / "layers.3", w, k=K)
