@@ -177,6 +177,8 @@ def aaa_lawson(
     max_iter: int = 40,
     support_points: np.ndarray | None = None,
     intervals: list[tuple[float, float]] | None = None,
+    stop: Callable[[BarycentricRational], bool] | None = None,
+    check_every: int = 4,
 ) -> tuple[BarycentricRational, float]:
     r"""AAA-Lawson near-minimax approximation of type ``(m, n)`` on a sample.
 
@@ -193,7 +195,9 @@ def aaa_lawson(
     The degree constraints of a type with ``m != n`` apply to ``alpha`` (``m < n``) or ``beta``
     (``m > n``).  The iterate with the smallest max error on the sample is returned, preferring
     iterates whose denominator keeps one sign on the sample (no pole between sample points
-    of one interval; ``intervals`` says where the sample has gaps).
+    of one interval; ``intervals`` says where the sample has gaps).  ``stop(r)``, checked every
+    ``check_every`` steps on pole-free iterates, ends the iteration early and returns that
+    iterate (the Remez start stops as soon as the error has enough alternations).
 
     Returns
     -------
@@ -251,7 +255,7 @@ def aaa_lawson(
         e0 = np.max(np.abs(om * (f - start(x))))
         if np.isfinite(e0):
             best = (key(start, float(e0)), start)
-    for _ in range(int(max_iter)):
+    for it in range(int(max_iter)):
         _, _, vh = np.linalg.svd(np.sqrt(lam)[:, None] * MV, full_matrices=False)
         u = V @ vh[-1]
         alpha, beta = u[:N1], u[N1:]
@@ -265,6 +269,8 @@ def aaa_lawson(
         k = key(r, emax)
         if best is None or k < best[0]:
             best = (k, r)
+        if stop is not None and (it + 1) % check_every == 0 and k[0] == 0 and stop(r):
+            return r, emax
         ek = np.abs(e[keep])
         lam = lam * ek
         s = lam.sum()

@@ -221,7 +221,8 @@ class BarycentricRational:
             )
         if len(z) == 0:
             raise InvalidInputError("a barycentric rational needs at least one support point")
-        if len({_to_fraction(v) for v in z}) != len(z):
+        distinct = len(np.unique(z)) == len(z) if not self.is_mp else len(set(z)) == len(z)
+        if not distinct:
             raise InvalidInputError("`support_points` must be distinct")
         if all(v == 0 for v in w):
             raise InvalidInputError("`weights` must not all be zero")

@@ -101,8 +101,12 @@ ZOOM_STEPS = 18
 DEFAULT_TOL = 1e-10
 #: Multiple of eps * max|w f| below which max|e| - |h| is rounding noise.
 NOISE_FACTOR = 256.0
+#: A start whose sampled error is below this multiple of the noise level means "precision".
+PRECISION_FACTOR = 4.0
 #: Depth of the geometric clustering of the start sample at breakpoints (relative to the length).
 CLUSTER_DEPTH = 1e-15
+#: The AAA-Lawson start stops once its error alternates with |e| levelled within this factor.
+START_SPREAD = 4.0
 #: Slack on the de la Vallee Poussin bracket of the levelled error (rounding, inexact extrema).
 BRACKET_SLACK = 0.5
 
@@ -406,44 +410,73 @@ def _levelled(prob: _Problem, ref: np.ndarray, m: int, n: int, check: np.ndarray
         hs, V = scipy.linalg.eigh(A, B)
     except (np.linalg.LinAlgError, ValueError):
         return None, math.nan, -1
-    cands = []
-    for i in range(hs.size):
-        h = float(hs[i])
-        v = V[:, i]
-        beta = scipy.linalg.solve_triangular(R, v)
-        if m > n:
-            beta = Qmn @ beta
-        # the numerator weights follow from the projection onto the alpha space
-        rhs = Qa.T @ ((F - h * S * winv) * (Q @ v))
-        alpha = scipy.linalg.solve_triangular(Ra, rhs)
-        if Pa is not None:
-            alpha = Pa @ alpha
-        if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(alpha))) or np.all(beta == 0):
-            continue
-        scale = np.max(np.abs(beta))
-        beta, alpha = beta / scale, alpha / scale
-        if np.any(beta == 0):
-            continue
-        try:
-            r = BarycentricRational(t, alpha / beta, beta, type=(m, n))
-        except InvalidInputError:
-            continue
-        cands.append((_sign_changes(prob, r, np.concatenate([check, ref])), h, r))
-    if not cands:
+    # All candidates at once: denominator weights, numerator weights from the projection.
+    Beta = scipy.linalg.solve_triangular(R, V)
+    if m > n:
+        Beta = Qmn @ Beta
+    QV = Q @ V
+    Alpha = scipy.linalg.solve_triangular(
+        Ra, Qa.T @ (F[:, None] * QV - (S * winv)[:, None] * QV * hs[None, :]))
+    if Pa is not None:
+        Alpha = Pa @ Alpha
+    good = np.all(np.isfinite(Beta), axis=0) & np.all(np.isfinite(Alpha), axis=0) & np.all(Beta != 0, axis=0)
+    if not np.any(good):
         return None, math.nan, -1
+    idx = np.nonzero(good)[0]
+    changes = _q_sign_changes(prob, t, Beta[:, idx], np.concatenate([check, ref]))
+    order = list(range(idx.size))
     if bracket is not None:
         lo, hi = bracket
-        inside = [c for c in cands if BRACKET_SLACK * lo <= abs(c[1]) <= hi / BRACKET_SLACK]
-        cands = inside or cands
-    fewest = min(c[0] for c in cands)
-    cands = [c for c in cands if c[0] == fewest]
-    if len(cands) > 1:
-        def sampled_max(r: BarycentricRational) -> float:
-            e = np.abs(prob.err(r, check))
+        inside = [k for k in order if BRACKET_SLACK * lo <= abs(hs[idx[k]]) <= hi / BRACKET_SLACK]
+        order = inside or order
+    fewest = min(changes[k] for k in order)
+    order = [k for k in order if changes[k] == fewest]
+
+    def build(k: int) -> BarycentricRational:
+        beta, alpha = Beta[:, idx[k]], Alpha[:, idx[k]]
+        sc = np.max(np.abs(beta))
+        return BarycentricRational(t, alpha / beta, beta / sc, type=(m, n))
+
+    if len(order) > 1:
+        # Several pole-free candidates (possible when the domain has gaps): the levelled
+        # solution has the smallest error between the reference points.
+        def sampled_max(k: int) -> float:
+            e = np.abs(prob.err(build(k), check))
             return float(np.max(e)) if np.all(np.isfinite(e)) else math.inf
-        cands.sort(key=lambda c: (sampled_max(c[2]), abs(c[1])))
-    changes, h, r = cands[0]
-    return r, h, changes
+        order.sort(key=lambda k: (sampled_max(k), abs(hs[idx[k]])))
+    k = order[0]
+    try:
+        r = build(k)
+    except InvalidInputError:
+        return None, math.nan, -1
+    return r, float(hs[idx[k]]), int(changes[k])
+
+
+def _q_sign_changes(prob: _Problem, t: np.ndarray, Beta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Sign changes of q = l_t(x) sum_j beta_j/(x - t_j) inside each interval, per column."""
+    x = np.unique(x)
+    if prob.points is None:
+        groups = [(x >= a) & (x <= b) for a, b in prob.intervals]
+    else:
+        groups = [np.ones(x.shape, dtype=bool)]
+    diff = x[:, None] - t[None, :]
+    hit = diff == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        D = np.where(hit, 0.0, 1.0 / np.where(hit, 1.0, diff)) @ Beta
+    sgn_l = np.where(np.sum(diff < 0, axis=1) % 2 == 0, 1.0, -1.0)
+    sg = np.sign(D) * sgn_l[:, None]
+    rows, cols = np.nonzero(hit)
+    if rows.size:  # q(t_j) = beta_j prod_{k != j}(t_j - t_k): sign (-1)^{#t_k > t_j}
+        nbig = np.sum(t[None, :] > t[cols][:, None], axis=1)
+        sg[rows] = np.sign(Beta[cols]) * np.where(nbig % 2 == 0, 1.0, -1.0)[:, None]
+    out = np.zeros(Beta.shape[1], dtype=int)
+    for g in groups:
+        sgg = sg[g]
+        for j in range(Beta.shape[1]):
+            col = sgg[:, j]
+            col = col[col != 0]
+            out[j] += int(np.count_nonzero(col[1:] != col[:-1]))
+    return out
 
 
 # --------------------------------------------------------------------------- start
@@ -465,7 +498,7 @@ def _spread(prob: _Problem, k: int) -> np.ndarray:
 
 
 def _start_reference(prob: _Problem, m: int, n: int
-                     ) -> tuple[np.ndarray, tuple[float, float] | None]:
+                     ) -> tuple[np.ndarray, tuple[float, float] | None, BarycentricRational | None, float]:
     """First reference from the alternating extrema of an AAA-Lawson error.
 
     Support points from typed AAA first (they follow singularities), then Chebyshev-spread
@@ -480,13 +513,22 @@ def _start_reference(prob: _Problem, m: int, n: int
     F = prob.f(x)
     om = prob.omega(x)
     pieces = [x] if prob.points is not None else [x[(x >= a) & (x <= b)] for a, b in prob.intervals]
-    for support, iters in ((None, 20), (None, 80), ("spread", 60)):
+    def enough(r: BarycentricRational) -> bool:
+        # enough alternations, and levelled within a factor START_SPREAD (a poor start reference
+        # can lead the exchange into a local solution with a pole in the domain)
+        xc, ec, emax = _alternating_extrema(prob, r, x)
+        if xc.size < N2:
+            return False
+        return float(np.min(np.abs(_trim(xc, ec, N2)[1]))) >= emax / START_SPREAD
+
+    for support, iters in ((None, 100), ("spread", 60)):
         zs = None if support is None else _spread(prob, max(m, n) + 1)
         if zs is not None and zs.size != max(m, n) + 1:
             continue
         try:
             r0, _ = aaa_lawson(x, F, (m, n), weight=om, max_iter=iters, support_points=zs,
-                               intervals=None if prob.points is not None else prob.intervals)
+                               intervals=None if prob.points is not None else prob.intervals,
+                               stop=enough)
         except (InvalidInputError, np.linalg.LinAlgError, ValueError):
             continue
         if sum(r0.denominator_sign_changes(p) for p in pieces if p.size > 1):
@@ -494,8 +536,8 @@ def _start_reference(prob: _Problem, m: int, n: int
         xc, ec, emax = _alternating_extrema(prob, r0, x)
         if xc.size >= N2:
             ref, eref = _trim(xc, ec, N2)
-            return ref, (float(np.min(np.abs(eref))), emax)
-    return _spread(prob, N2), None
+            return ref, (float(np.min(np.abs(eref))), emax), r0, emax
+    return _spread(prob, N2), None, None, math.inf
 
 
 # --------------------------------------------------------------------------- the exchange
@@ -504,13 +546,12 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
     """The exchange loop from a given reference; a dict with the fields of ExchangeRun."""
     N2 = m + n + 2
     sample = _start_sample(prob, m, n)
-    scale = float(np.max(np.abs(prob.omega(sample) * prob.f(sample))))
-    noise = NOISE_FACTOR * EPS * max(scale, np.finfo(float).tiny)
+    noise = _noise(prob, m, n)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     last: dict[str, Any] | None = None
     check = sample
-    short = floor_hits = tiny = 0
+    short = floor_hits = 0
     reason, converged, defect = "iteration_limit", False, 0
     it = 0
     for it in range(1, max_iter + 1):
@@ -538,8 +579,7 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
         # --- convergence test (de la Vallee Poussin: |h| <= E* <= emax)
         ok = changes == 0 and xc.size >= N2
         gap = emax - habs
-        tiny = tiny + 1 if habs <= noise else 0
-        if (ok and habs <= noise) or tiny >= 3:
+        if ok and habs <= noise:
             # the levelled error itself is below what float64 resolves on this problem
             reason = "precision"
             history[-1]["noise_floor"] = noise
@@ -585,6 +625,13 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
     return out
 
 
+def _noise(prob: _Problem, m: int, n: int) -> float:
+    """Rounding level of the weighted error: NOISE_FACTOR * eps * max |w f| on the sample."""
+    sample = _start_sample(prob, m, n)
+    scale = float(np.max(np.abs(prob.omega(sample) * prob.f(sample))))
+    return NOISE_FACTOR * EPS * max(scale, np.finfo(float).tiny)
+
+
 def _extend_reference(prob: _Problem, ref: np.ndarray, k: int) -> np.ndarray:
     """Add ``k`` points to a reference: midpoints of its widest gaps inside the domain."""
     pts = list(np.sort(ref))
@@ -624,7 +671,13 @@ def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float, depth: 
     gap, where the linearised AAA-Lawson start tends to place spurious poles).
     """
     N2 = m + n + 2
-    ref, bracket = _start_reference(prob, m, n)
+    ref, bracket, r0, e0 = _start_reference(prob, m, n)
+    if r0 is not None and e0 <= PRECISION_FACTOR * _noise(prob, m, n):
+        # A start already at the rounding level: E* is below what float64 resolves here.
+        return {"rational": r0, "levelled_error": 0.0, "max_error": e0, "reference": ref,
+                "iterations": 0, "history": [{"iteration": 0, "start_max_error": e0,
+                                              "noise_floor": _noise(prob, m, n)}],
+                "converged": False, "reason": "precision", "defect": 0}
     out = _iterate(prob, m, n, ref, max_iter, tol, bracket)
     if out["converged"] or out["reason"] in ("defect", "precision") or depth >= CONTINUATION_DEPTH:
         return out
