@@ -11,15 +11,7 @@ from __future__ import annotations
 from rsae import registry
 from rsae.gates import JumpReLUGate, RationalGate, ReLUGate, TopKGate
 from rsae.kernels.rational_gate import RationalGateFunction, rational_gate
-from rsae.loading import (
-    CheckpointError,
-    DictionaryLearningLoader,
-    GemmaScopeLoader,
-    NativeLoader,
-    SAELensLoader,
-    SparsifyLoader,
-    load_sae,
-)
+from rsae.loading import FORMATS, CheckpointError, load_sae
 from rsae.sae import SAE as SAE
 from rsae.sae import JumpReLUSAE, RationalSAE, ReLUSAE, SAEConfig, TopKSAE
 from rsae.saving import register_with_saelens, save_rsae, save_saelens
@@ -50,13 +42,7 @@ for _cls in (ReLUSAE, JumpReLUSAE, TopKSAE, RationalSAE):
 _GATES = (("relu", ReLUGate), ("jumprelu", JumpReLUGate), ("topk", TopKGate), ("rational", RationalGate))
 for _name, _gate in _GATES:
     registry.register_gate(_name, _gate)
-# checkpoint formats, in detection order (native first: its file name is unique to rsae)
-for _loader in (
-    NativeLoader(),
-    SAELensLoader(),
-    SparsifyLoader(),
-    GemmaScopeLoader(),
-    DictionaryLearningLoader(),
-):
+# checkpoint formats, in detection order
+for _loader in FORMATS:
     registry.register_loader(_loader.name, _loader)
 del _cls, _name, _gate, _loader

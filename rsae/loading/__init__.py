@@ -14,22 +14,20 @@ from pathlib import Path
 import torch
 
 from rsae import registry
-from rsae.loading.base import CheckpointError, CheckpointLoader
-from rsae.loading.dictionary_learning import DictionaryLearningLoader, load_dictionary_learning
-from rsae.loading.gemma_scope import GemmaScopeLoader, load_gemma_scope
-from rsae.loading.native import NativeLoader, load_native
-from rsae.loading.saelens import SAELensLoader, load_saelens
-from rsae.loading.sparsify import SparsifyLoader, load_sparsify
+from rsae.loading import dictionary_learning, gemma_scope, native, saelens, sparsify
+from rsae.loading.base import CheckpointError, CheckpointLoader, Loader
+from rsae.loading.dictionary_learning import load_dictionary_learning
+from rsae.loading.gemma_scope import load_gemma_scope
+from rsae.loading.native import load_native
+from rsae.loading.saelens import load_saelens
+from rsae.loading.sparsify import load_sparsify
 from rsae.sae import SAE
 
 __all__ = [
+    "FORMATS",
     "CheckpointError",
     "CheckpointLoader",
-    "DictionaryLearningLoader",
-    "GemmaScopeLoader",
-    "NativeLoader",
-    "SAELensLoader",
-    "SparsifyLoader",
+    "Loader",
     "detect_format",
     "load_dictionary_learning",
     "load_gemma_scope",
@@ -38,6 +36,16 @@ __all__ = [
     "load_saelens",
     "load_sparsify",
 ]
+
+#: the built-in formats in detection order (native first: its file name is unique to rsae);
+#: :mod:`rsae` registers them
+FORMATS: tuple[Loader, ...] = (
+    native.LOADER,
+    saelens.LOADER,
+    sparsify.LOADER,
+    gemma_scope.LOADER,
+    dictionary_learning.LOADER,
+)
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:

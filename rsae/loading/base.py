@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,9 +24,13 @@ from rsae.sae import SAE, SAEConfig
 __all__ = [
     "CheckpointError",
     "CheckpointLoader",
+    "Loader",
     "assemble_sae",
     "check_keys",
+    "dir_with",
+    "file_or_dir_with",
     "json_safe",
+    "make_config",
     "read_json",
     "read_safetensors",
 ]
@@ -49,6 +54,43 @@ class CheckpointLoader(Protocol):
     def detect(self, path: Path) -> bool: ...
 
     def load(self, path: Path) -> SAE: ...
+
+
+@dataclass(frozen=True)
+class Loader:
+    """A checkpoint format as registered: its name, a one-line description, ``detect``, ``load``."""
+
+    name: str
+    description: str
+    detect: Callable[[Path], bool]
+    load: Callable[[Path], SAE]
+
+
+def dir_with(*filenames: str) -> Callable[[Path], bool]:
+    """``detect`` for a directory holding all of ``filenames``."""
+
+    def detect(path: Path) -> bool:
+        return path.is_dir() and all((path / name).is_file() for name in filenames)
+
+    return detect
+
+
+def file_or_dir_with(filename: str, suffixes: tuple[str, ...]) -> Callable[[Path], bool]:
+    """``detect`` for a file with one of ``suffixes``, or a directory holding ``filename``."""
+
+    def detect(path: Path) -> bool:
+        file = path / filename if path.is_dir() else path
+        return file.is_file() and file.suffix in suffixes
+
+    return detect
+
+
+def make_config(where: Path, **fields: Any) -> SAEConfig:
+    """``SAEConfig(**fields)``, its ``ValueError`` reported as a ``CheckpointError`` naming ``where``."""
+    try:
+        return SAEConfig(**fields)
+    except ValueError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
 
 
 def read_json(path: Path) -> dict[str, Any]:

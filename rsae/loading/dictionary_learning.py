@@ -42,10 +42,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rsae.loading.base import CheckpointError, assemble_sae, read_json
-from rsae.sae import SAE, SAEConfig, dtype_to_str
+from rsae.loading.base import CheckpointError, Loader, assemble_sae, file_or_dir_with, make_config, read_json
+from rsae.sae import SAE, dtype_to_str
 
-__all__ = ["AE_FILENAME", "DictionaryLearningLoader", "load_dictionary_learning"]
+__all__ = ["AE_FILENAME", "LOADER", "load_dictionary_learning"]
 
 AE_FILENAME = "ae.pt"
 _LAYOUTS: dict[str, frozenset[str]] = {
@@ -167,31 +167,23 @@ def load_dictionary_learning(path: Path) -> SAE:
             else:
                 arch = "topk"
                 meta["threshold"] = float(threshold)  # unused by AutoEncoderTopK.encode by default
-    try:
-        cfg = SAEConfig(
-            d_in=d_in,
-            d_sae=d_sae,
-            architecture=arch,
-            apply_b_dec_to_input=apply_b_dec,
-            k=k,
-            dtype=dtype_to_str(state["W_enc"].dtype),
-            source_format="dictionary_learning",
-            metadata=meta,
-        )
-    except ValueError as exc:
-        raise CheckpointError(f"{file}: {exc}") from None
+    cfg = make_config(
+        file,
+        d_in=d_in,
+        d_sae=d_sae,
+        architecture=arch,
+        apply_b_dec_to_input=apply_b_dec,
+        k=k,
+        dtype=dtype_to_str(state["W_enc"].dtype),
+        source_format="dictionary_learning",
+        metadata=meta,
+    )
     return assemble_sae(cfg, state, file)
 
 
-class DictionaryLearningLoader:
-    """Registry entry for dictionary_learning ``ae.pt`` files."""
-
-    name = "dictionary_learning"
-    description = f"dictionary_learning {AE_FILENAME} state dict (a file or a directory holding one)"
-
-    def detect(self, path: Path) -> bool:
-        file = _ae_file(path)
-        return file.is_file() and file.suffix in (".pt", ".pth")
-
-    def load(self, path: Path) -> SAE:
-        return load_dictionary_learning(path)
+LOADER = Loader(
+    "dictionary_learning",
+    f"dictionary_learning {AE_FILENAME} state dict (a file or a directory holding one)",
+    file_or_dir_with(AE_FILENAME, (".pt", ".pth")),
+    load_dictionary_learning,
+)

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rsae.loading.base import CheckpointError, assemble_sae, check_keys
-from rsae.sae import SAE, SAEConfig, dtype_to_str
+from rsae.loading.base import CheckpointError, Loader, assemble_sae, check_keys, file_or_dir_with, make_config
+from rsae.sae import SAE, dtype_to_str
 
-__all__ = ["PARAMS_FILENAME", "GemmaScopeLoader", "load_gemma_scope"]
+__all__ = ["LOADER", "PARAMS_FILENAME", "load_gemma_scope"]
 
 PARAMS_FILENAME = "params.npz"
 _KEYS = ("W_enc", "W_dec", "b_enc", "b_dec", "threshold")
@@ -55,7 +55,8 @@ def load_gemma_scope(path: Path) -> SAE:
     dtypes = {t.dtype for t in tensors.values()}
     if len(dtypes) != 1:
         raise CheckpointError(f"{file}: arrays have mixed dtypes {sorted(map(str, dtypes))}")
-    cfg = SAEConfig(
+    cfg = make_config(
+        file,
         d_in=d_in,
         d_sae=d_sae,
         architecture="jumprelu",
@@ -74,14 +75,9 @@ def load_gemma_scope(path: Path) -> SAE:
     return assemble_sae(cfg, state, file)
 
 
-class GemmaScopeLoader:
-    """Registry entry for Gemma Scope ``params.npz``."""
-
-    name = "gemma_scope"
-    description = f"Gemma Scope {PARAMS_FILENAME} (a file or a directory holding one)"
-
-    def detect(self, path: Path) -> bool:
-        return _params_file(path).is_file() and _params_file(path).suffix == ".npz"
-
-    def load(self, path: Path) -> SAE:
-        return load_gemma_scope(path)
+LOADER = Loader(
+    "gemma_scope",
+    f"Gemma Scope {PARAMS_FILENAME} (a file or a directory holding one)",
+    file_or_dir_with(PARAMS_FILENAME, (".npz",)),
+    load_gemma_scope,
+)

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rsae.loading.base import CheckpointError, assemble_sae, read_json, read_safetensors
+from rsae.loading.base import CheckpointError, Loader, assemble_sae, dir_with, read_json, read_safetensors
 from rsae.sae import SAE, SAEConfig
 
 __all__ = [
     "CONFIG_FILENAME",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "LOADER",
     "WEIGHTS_FILENAME",
-    "NativeLoader",
     "load_native",
 ]
 
@@ -50,14 +50,9 @@ def load_native(path: Path) -> SAE:
     return assemble_sae(cfg, tensors, path / WEIGHTS_FILENAME)
 
 
-class NativeLoader:
-    """Registry entry for the native rsae format."""
-
-    name = "native"
-    description = f"rsae native directory ({CONFIG_FILENAME} + {WEIGHTS_FILENAME})"
-
-    def detect(self, path: Path) -> bool:
-        return path.is_dir() and (path / CONFIG_FILENAME).is_file()
-
-    def load(self, path: Path) -> SAE:
-        return load_native(path)
+LOADER = Loader(
+    "native",
+    f"rsae native directory ({CONFIG_FILENAME} + {WEIGHTS_FILENAME})",
+    dir_with(CONFIG_FILENAME),
+    load_native,
+)

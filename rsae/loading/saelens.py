@@ -37,15 +37,18 @@ from torch import Tensor
 
 from rsae.loading.base import (
     CheckpointError,
+    Loader,
     assemble_sae,
     check_keys,
+    dir_with,
     json_safe,
+    make_config,
     read_json,
     read_safetensors,
 )
-from rsae.sae import SAE, SAEConfig, dtype_from_str
+from rsae.sae import SAE, dtype_from_str
 
-__all__ = ["CFG_FILENAME", "WEIGHTS_FILENAME", "SAELensLoader", "load_saelens"]
+__all__ = ["CFG_FILENAME", "LOADER", "WEIGHTS_FILENAME", "load_saelens"]
 
 CFG_FILENAME = "cfg.json"
 WEIGHTS_FILENAME = "sae_weights.safetensors"
@@ -157,35 +160,27 @@ def load_saelens(path: Path) -> SAE:
         if not (isinstance(rt, list) and len(rt) == 2):
             raise CheckpointError(f"{cfg_path}: architecture 'rational' needs `rational_type` [p, q]")
         rational_type = (int(rt[0]), int(rt[1]))
-    try:
-        cfg = SAEConfig(
-            d_in=raw["d_in"],
-            d_sae=raw["d_sae"],
-            architecture=arch,
-            apply_b_dec_to_input=bool(raw.get("apply_b_dec_to_input", True)),
-            k=k,
-            rescale_acts_by_decoder_norm=bool(raw.get("rescale_acts_by_decoder_norm", False))
-            and arch == "topk",
-            normalize_activations=_normalization(raw.get("normalize_activations"), cfg_path),
-            dtype=dtype,
-            device="cpu",
-            source_format="saelens",
-            metadata={"path": str(path), "original_cfg": json_safe(raw)},
-            rational_type=rational_type,
-        )
-    except ValueError as exc:
-        raise CheckpointError(f"{cfg_path}: {exc}") from None
+    cfg = make_config(
+        cfg_path,
+        d_in=raw["d_in"],
+        d_sae=raw["d_sae"],
+        architecture=arch,
+        apply_b_dec_to_input=bool(raw.get("apply_b_dec_to_input", True)),
+        k=k,
+        rescale_acts_by_decoder_norm=bool(raw.get("rescale_acts_by_decoder_norm", False)) and arch == "topk",
+        normalize_activations=_normalization(raw.get("normalize_activations"), cfg_path),
+        dtype=dtype,
+        device="cpu",
+        source_format="saelens",
+        metadata={"path": str(path), "original_cfg": json_safe(raw)},
+        rational_type=rational_type,
+    )
     return assemble_sae(cfg, state, weights_path)
 
 
-class SAELensLoader:
-    """Registry entry for SAELens directories."""
-
-    name = "saelens"
-    description = f"SAELens directory ({CFG_FILENAME} + {WEIGHTS_FILENAME})"
-
-    def detect(self, path: Path) -> bool:
-        return path.is_dir() and (path / CFG_FILENAME).is_file() and (path / WEIGHTS_FILENAME).is_file()
-
-    def load(self, path: Path) -> SAE:
-        return load_saelens(path)
+LOADER = Loader(
+    "saelens",
+    f"SAELens directory ({CFG_FILENAME} + {WEIGHTS_FILENAME})",
+    dir_with(CFG_FILENAME, WEIGHTS_FILENAME),
+    load_saelens,
+)

@@ -25,15 +25,18 @@ from pathlib import Path
 
 from rsae.loading.base import (
     CheckpointError,
+    Loader,
     assemble_sae,
     check_keys,
+    dir_with,
     json_safe,
+    make_config,
     read_json,
     read_safetensors,
 )
-from rsae.sae import SAE, SAEConfig, dtype_to_str
+from rsae.sae import SAE, dtype_to_str
 
-__all__ = ["CFG_FILENAME", "WEIGHTS_FILENAME", "SparsifyLoader", "load_sparsify"]
+__all__ = ["CFG_FILENAME", "LOADER", "WEIGHTS_FILENAME", "load_sparsify"]
 
 CFG_FILENAME = "cfg.json"
 WEIGHTS_FILENAME = "sae.safetensors"
@@ -67,19 +70,17 @@ def load_sparsify(path: Path) -> SAE:
         raise CheckpointError(
             f"{cfg_path}: num_latents={raw['num_latents']} but encoder.weight has shape {list(w.shape)}"
         )
-    try:
-        cfg = SAEConfig(
-            d_in=d_in,
-            d_sae=d_sae,
-            architecture="topk",
-            apply_b_dec_to_input=True,
-            k=k,
-            dtype=dtype_to_str(w.dtype),
-            source_format="sparsify",
-            metadata={"path": str(path), "original_cfg": json_safe(raw)},
-        )
-    except ValueError as exc:
-        raise CheckpointError(f"{cfg_path}: {exc}") from None
+    cfg = make_config(
+        cfg_path,
+        d_in=d_in,
+        d_sae=d_sae,
+        architecture="topk",
+        apply_b_dec_to_input=True,
+        k=k,
+        dtype=dtype_to_str(w.dtype),
+        source_format="sparsify",
+        metadata={"path": str(path), "original_cfg": json_safe(raw)},
+    )
     state = {
         "W_enc": w.T.contiguous(),
         "b_enc": tensors["encoder.bias"],
@@ -89,14 +90,9 @@ def load_sparsify(path: Path) -> SAE:
     return assemble_sae(cfg, state, weights_path)
 
 
-class SparsifyLoader:
-    """Registry entry for EleutherAI sparsify directories."""
-
-    name = "sparsify"
-    description = f"EleutherAI sparsify directory ({CFG_FILENAME} + {WEIGHTS_FILENAME})"
-
-    def detect(self, path: Path) -> bool:
-        return path.is_dir() and (path / CFG_FILENAME).is_file() and (path / WEIGHTS_FILENAME).is_file()
-
-    def load(self, path: Path) -> SAE:
-        return load_sparsify(path)
+LOADER = Loader(
+    "sparsify",
+    f"EleutherAI sparsify directory ({CFG_FILENAME} + {WEIGHTS_FILENAME})",
+    dir_with(CFG_FILENAME, WEIGHTS_FILENAME),
+    load_sparsify,
+)
