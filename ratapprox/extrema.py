@@ -115,16 +115,23 @@ def _cut_points(lo: Any, hi: Any, extra: Sequence[Any]) -> list[Any]:
 
 
 def _discrete_peaks(vals: Sequence[Any]) -> list[int]:
-    """Indices whose ``|value|`` is >= both neighbours' (ends compare with one neighbour)."""
+    """Indices of signed local extrema: ``s v_i >= s v_j`` for both neighbours, ``s = sign v_i``.
+
+    A neighbour of the opposite sign never disqualifies a point (the curve crossed zero in
+    between), which matters on grids with an excluded gap, where list neighbours can be far
+    apart.  Ends compare with their one neighbour; of a plateau of equal values the first is kept.
+    """
     n = len(vals)
-    a = [abs(v) for v in vals]
     out = []
     for i in range(n):
-        left = a[i - 1] if i > 0 else None
-        right = a[i + 1] if i < n - 1 else None
-        if (left is None or a[i] >= left) and (right is None or a[i] >= right):
-            # A plateau yields several equal neighbours; keep the first of a run.
-            if out and out[-1] == i - 1 and a[i] == a[i - 1] and (vals[i] > 0) == (vals[i - 1] > 0):
+        v = vals[i]
+        if v == 0:
+            continue
+        s = 1 if v > 0 else -1
+        left = s * vals[i - 1] if i > 0 else None
+        right = s * vals[i + 1] if i < n - 1 else None
+        if (left is None or s * v >= left) and (right is None or s * v >= right):
+            if out and out[-1] == i - 1 and vals[i] == vals[i - 1]:
                 continue
             out.append(i)
     return out
@@ -132,7 +139,8 @@ def _discrete_peaks(vals: Sequence[Any]) -> list[int]:
 
 def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Sequence[Any] = (),
                      breakpoints: Sequence[Any] = (), per_gap: int = 10, refine: bool = True,
-                     xtol: Any = None) -> list[tuple[Any, Any]]:
+                     xtol: Any = None, prefilter: Callable[[np.ndarray], np.ndarray] | None = None
+                     ) -> list[tuple[Any, Any]]:
     """Local extrema ``(x, e(x))`` of the error curve, ascending in ``x``, at the current mp precision.
 
     Parameters
@@ -152,9 +160,21 @@ def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Se
     xtol : mpf, optional
         Relative abscissa tolerance of the refinement (default ``sqrt(eps)``: |e| is flat to
         second order at a smooth extremum, so this gives |e| to full precision).
+    prefilter : callable, optional
+        Discrete domains only: a float64 version of ``err``; the grid is scanned with it and only
+        its peaks (with their neighbours) are evaluated in mp.
     """
     if domain.is_discrete:
         xs = domain.points_mp()
+        if prefilter is not None:
+            # Cheap float64 pass over the whole grid, mp only at its peaks and their neighbours
+            # (valid when the error is far above double rounding; the caller decides).
+            ef = prefilter(np.array([float(x) for x in xs]))
+            idx = sorted({j for i in _discrete_peaks(list(ef)) for j in (i - 1, i, i + 1)
+                          if 0 <= j < len(xs)})
+            sub = [xs[j] for j in idx]
+            es = [err(x) for x in sub]
+            return [(sub[i], es[i]) for i in _discrete_peaks(es)]
         es = [err(x) for x in xs]
         return [(xs[i], es[i]) for i in _discrete_peaks(es)]
     if xtol is None:

@@ -86,7 +86,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -358,7 +358,18 @@ def _chebyshev_reference(domain: Domain, N: int) -> list[float]:
 def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 600) -> np.ndarray:
     """Chebyshev points per interval plus points clustered geometrically at the breakpoints."""
     if domain.is_discrete:
-        return domain.points_float()
+        pts = domain.points_float()
+        if len(pts) <= n:
+            return pts
+        # A thinned grid keeps the LP small; the points next to interval ends and breakpoints
+        # (where the error peaks) are all kept.
+        keep = np.zeros(len(pts), dtype=bool)
+        keep[:: max(1, len(pts) // n)] = True
+        ends = [v for ab in domain.intervals_float() for v in ab] + list(breakpoints)
+        for c in ends:
+            keep[np.argsort(np.abs(pts - c))[:20]] = True
+        keep[[0, -1]] = True
+        return pts[keep]
     x = domain.sample(n)
     extra = []
     span = float(Decimal(domain.upper) - Decimal(domain.lower))
@@ -371,7 +382,7 @@ def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 600) ->
 
 
 def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: float, hi: float,
-              max_iter: int = 15) -> tuple[np.ndarray, np.ndarray, float] | None:
+              max_iter: int = 40) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Best discrete approximation on ``x`` by differential correction (Barrodale et al. 1972).
 
     Each step solves the LP: minimise ``d`` over ``(a, b, d)`` subject to
@@ -400,8 +411,11 @@ def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: f
         wf = (w * f)[:, None] * Vn
         wp = w[:, None] * Vm
         # +(w f q - w p) - Delta q - d qk <= 0  and  -(w f q - w p) - Delta q - d qk <= 0
-        A1 = np.hstack([-wp, wf - delta * Vn, -qk[:, None]])
-        A2 = np.hstack([wp, -wf - delta * Vn, -qk[:, None]])
+        # Rows are divided by q_k(x_i) > 0: the constraints then read in units of the error, so
+        # the LP solver's absolute feasibility tolerance does not swamp the points where q is
+        # small (near a kink q varies over many orders of magnitude).
+        A1 = np.hstack([-wp, wf - delta * Vn, -qk[:, None]]) / qk[:, None]
+        A2 = np.hstack([wp, -wf - delta * Vn, -qk[:, None]]) / qk[:, None]
         res = linprog(cost, A_ub=np.vstack([A1, A2]), b_ub=np.zeros(2 * len(x)), bounds=bounds,
                       method="highs")
         if res.status != 0:
@@ -414,8 +428,8 @@ def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: f
         if not np.all(q_new > 0):
             break
         delta_new = float(np.max(w * np.abs(f - (Vm @ a_new) / q_new)))
-        if delta_new >= delta * (1 - 1e-12):
-            break
+        if delta_new >= delta * (1 - 1e-9):
+            break  # stagnation: the LP tolerances are reached
         a, b, delta = a_new, b_new, delta_new
         best = (a, b, delta)
     return best
@@ -426,12 +440,19 @@ def _reference_from_curve(err: Callable[[np.ndarray], np.ndarray], domain: Domai
     """N alternating extrema of a float64 error curve, or None if it has fewer."""
     xe, ee = local_extrema_float(err, domain, breakpoints=breakpoints)
     alt = alternating_subset(list(zip(xe.tolist(), ee.tolist())), N)
-    if len(alt) < N - 2 or len(alt) < 2:
+    if len(alt) < max(2, N // 2):
         return None
-    pts = [x for x, _ in alt]
-    # A start may lack a point or two (a symmetric curve alternates an odd number of times, the
-    # LP start stops short of the optimum): split the widest gaps.  Any N distinct points make a
-    # valid reference; the exchange puts them right.
+    return _pad_reference([x for x, _ in alt], N, domain)
+
+
+def _pad_reference(pts: list[float], N: int, domain: Domain) -> list[float] | None:
+    """Complete a sorted point list to N distinct domain points by splitting the widest gaps.
+
+    A start may lack a point or two (a symmetric curve alternates an odd number of times, the LP
+    start stops short of the optimum).  Any N distinct points make a valid reference; the exchange
+    puts them right.
+    """
+    pts = sorted(set(pts))
     while len(pts) < N:
         k = max(range(len(pts) - 1), key=lambda i: pts[i + 1] - pts[i])
         mid = (pts[k] + pts[k + 1]) / 2
@@ -452,19 +473,24 @@ def _float_weight(weight: Callable | None, x: np.ndarray) -> np.ndarray:
     return np.array([float(weight(mpmath.mpf(float(v)))) for v in x])
 
 
-def _start_reference(target: Target, domain: Domain, m: int, n: int, weight: Callable | None,
-                     start: Any, use_float_engine: bool) -> tuple[list, str]:
-    """The start reference (floats or decimal strings) and a word on where it came from."""
+def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Callable | None,
+                      start: Any, use_float_engine: bool) -> Iterator[tuple[list, str]]:
+    """Start references, best first, each with a word on where it came from.
+
+    Generated lazily: a later (costlier) candidate is only computed when the exchange from the
+    earlier ones failed.
+    """
     N = m + n + 2
     if start is not None:
         pts = getattr(start, "alternation_points", None) or getattr(start, "reference", None) or start
         pts = sorted(pts, key=lambda v: mpmath.mpf(v))
         if len(pts) != N:
             raise InvalidInputError(f"`start` must hold m + n + 2 = {N} points, got {len(pts)}")
-        return list(pts), "user"
+        yield list(pts), "user"
     bps = [float(b) for b in target.breakpoints]
     lo, hi = float(domain.lower), float(domain.upper)
     x = _dense_sample(domain, bps)
+    tiny_error = False
     if len(x) >= N:
         try:
             f = target(x)
@@ -484,21 +510,46 @@ def _start_reference(target: Target, domain: Domain, m: int, n: int, weight: Cal
 
                 ref = _reference_from_curve(err, domain, bps, N)
                 if ref is not None:
-                    return ref, "differential_correction"
+                    yield ref, "differential_correction"
             elif dc is not None:
-                # The error is below what double can see: the float64 engine cannot help either,
-                # and for such (smooth) problems Chebyshev points are an excellent start.
-                return _chebyshev_reference(domain, N), "chebyshev"
-    if use_float_engine and weight is None:
+                # The error is below what double can see: the float64 engine cannot help
+                # either, and for such (smooth) problems Chebyshev points are a good start.
+                tiny_error = True
+    if domain.is_discrete and not any(
+            Decimal(a) < Decimal(j) < Decimal(b) for j in target.jumps for a, b in domain.intervals):
+        # A grid problem is close to the same problem on the grid's intervals: solve that one
+        # (a cheap, low-precision run) and move its reference to the nearest grid points.
+        try:
+            cont, _, _ = _remez_mp_run(target, m, n, Domain(domain.intervals), dps=15, tol=1e-8,
+                                       use_float_engine=False)
+            grid = domain.points_float()
+            snapped = [float(grid[np.argmin(np.abs(grid - float(x)))]) for x in cont.reference]
+            ref = _pad_reference(snapped, N, domain)
+            while ref is not None and len(ref) > N:
+                ref = ref[1:] if len(ref) % 2 else ref[:-1]  # any N distinct points will do
+            if ref is not None and len(ref) == N:
+                yield ref, "continuous_counterpart"
+        except ConvergenceError:
+            pass  # no continuous solution either; go on down the cascade
+    yield _chebyshev_reference(domain, N), "chebyshev"
+    if use_float_engine and weight is None and not tiny_error:
         try:
             from .remez_float import remez_float  # the float64 engine (costlier: AAA-Lawson start)
 
             run = remez_float(target, m, n, domain, use_parity=False)
-            if run.converged and len(run.reference) == N and run.max_error > FLOAT_START_FLOOR:
-                return [float(v) for v in run.reference], "remez_float"
+            if len(run.reference) == N and run.max_error > FLOAT_START_FLOOR:
+                yield [float(v) for v in run.reference], "remez_float"
         except Exception:
-            pass  # any failure of the float engine just means "no start from it"
-    return _chebyshev_reference(domain, N), "chebyshev"
+            return  # any failure of the float engine just means "no start from it"
+
+
+def _float_error(target: Target, r: ChebRational, weight: Callable | None
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    """float64 version of the error curve (coefficients rounded once), for grid prefiltering."""
+    def e(x: np.ndarray) -> np.ndarray:
+        return _float_weight(weight, x) * (target(x) - r.eval_float(x))
+
+    return e
 
 
 # --------------------------------------------------------------------------- the exchange
@@ -528,26 +579,25 @@ def _to_mpf_list(pts: Sequence[Any]) -> list:
     return [mpmath.mpf(float(p)) if isinstance(p, (float, np.floating)) else mpmath.mpf(p) for p in pts]
 
 
-def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
-                  weight: Callable | None = None, max_iter: int = 40, tol: float | None = None,
-                  start: Any = None, use_float_engine: bool = True
-                  ) -> tuple[ExchangeRun, ChebRational | None, int]:
-    """The exchange proper; returns ``(run, rational in Chebyshev form, working dps)``.
+@dataclass
+class _Attempt:
+    """State of one exchange run from one start reference."""
 
-    The returned ``ChebRational``'s coefficients are mpf at the working precision.
-    """
-    m_red, n_red, defect = parity_reduced_type(target, domain, m, n, weight)
+    best: tuple | None = None  # (max_error, h, r, reference, extrema, wdps)
+    converged: bool = False
+    reason: str = "iteration_limit"
+    iterations: int = 0
+
+
+def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list, *, dps: int,
+              weight: Callable | None, max_iter: int, tol: float, history: list) -> _Attempt:
+    """Remez iterations from the reference ``ref0``: levelled error, extrema, exchange."""
     N = m_red + n_red + 2
-    if tol is None:
-        # Near the optimum the ratio max|e|/|h| - 1 shrinks quadratically, so asking for dps
-        # digits costs one or two extra iterations and buys coefficients good to ~dps digits.
-        tol = 10.0 ** (-dps)
-    bps = [b for b in target.breakpoints]
-    ref0, origin = _start_reference(target, domain, m_red, n_red, weight, start, use_float_engine)
+    bps = list(target.breakpoints)
     check = domain.sample(400) if not domain.is_discrete else domain.points_float()
     wdps = dps + GUARD_DPS
-    history: list[dict] = []
-    best: tuple | None = None  # (max_error, h, r, ref, extrema, wdps)
+    att = _Attempt()
+    best = None
     reason = "iteration_limit"
     converged = False
     with workdps(wdps):
@@ -605,28 +655,74 @@ def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
                                 "dps": wdps})
                 continue
 
-            ext = local_extrema_mp(err, domain, reference=ref, breakpoints=bps)
+            pre = None
+            if domain.is_discrete and abs(h) > FLOAT_START_FLOOR * 1000 * fscale:
+                pre = _float_error(target, r, weight)
+            ext = local_extrema_mp(err, domain, reference=ref, breakpoints=bps, prefilter=pre)
             emax = max(abs(e) for _, e in ext)
             ratio = emax / abs(h) if h != 0 else mpmath.inf
             history.append({"iteration": it, "levelled_error": abs(h), "max_error": emax,
                             "ratio": ratio, "dps": wdps})
             if best is None or emax < best[0]:
                 best = (emax, h, r, list(ref), ext, wdps)
-            if h != 0 and (emax - abs(h)) / abs(h) <= tol:
+            gap = (emax - abs(h)) / abs(h) if h != 0 else mpmath.inf
+            if gap <= tol:
                 converged, reason = True, "converged"
                 best = (emax, h, r, list(ref), ext, wdps)
                 break
             new = alternating_subset(ext, N)
             if len(new) == N:
-                ref = [x for x, _ in new]
+                new_ref = [x for x, _ in new]
+                if new_ref == ref and gap <= mpmath.mpf(10) ** (-(dps // 2)):
+                    # A fixed point of the exchange (a discrete domain reaches it exactly): the
+                    # remaining gap is rounding in the levelled solve, not a worse reference.
+                    converged, reason = True, "converged"
+                    history[-1]["note"] = "stationary reference"
+                    best = (emax, h, r, list(ref), ext, wdps)
+                    break
+                ref = new_ref
             else:
                 xs, es = max(ext, key=lambda p: abs(p[1]))
                 ref = _one_point_exchange(ref, [err(x) for x in ref], xs, es)
-    if best is None:
+    att.best, att.converged, att.reason, att.iterations = best, converged, reason, it
+    return att
+
+
+def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
+                  weight: Callable | None = None, max_iter: int = 40, tol: float | None = None,
+                  start: Any = None, use_float_engine: bool = True
+                  ) -> tuple[ExchangeRun, ChebRational | None, int]:
+    """The exchange with its start cascade; returns ``(run, rational in Chebyshev form, dps)``.
+
+    Start references are tried in turn (:func:`_start_references`) until one converges; the
+    best attempt (smallest max error) is returned otherwise.  The returned ``ChebRational``'s
+    coefficients are mpf at the working precision.
+    """
+    m_red, n_red, defect = parity_reduced_type(target, domain, m, n, weight)
+    if tol is None:
+        # Near the optimum the ratio max|e|/|h| - 1 shrinks quadratically, so asking for dps
+        # digits costs one or two extra iterations and buys coefficients good to ~dps digits.
+        tol = 10.0 ** (-dps)
+    history: list[dict] = []
+    chosen: _Attempt | None = None
+    origin = "none"
+    total_it = 0
+    for ref0, where in _start_references(target, domain, m_red, n_red, weight, start, use_float_engine):
+        history.append({"iteration": total_it, "levelled_error": None, "max_error": None,
+                        "ratio": None, "note": f"start: {where}"})
+        att = _exchange(target, m_red, n_red, domain, ref0, dps=dps, weight=weight,
+                        max_iter=max_iter, tol=tol, history=history)
+        total_it += att.iterations
+        if att.best is not None and (chosen is None or att.converged or att.best[0] < chosen.best[0]):
+            chosen, origin = att, where
+        if att.converged:
+            break
+    if chosen is None or chosen.best is None:
         raise ConvergenceError(
-            f"Remez ({m}, {n}) on {domain}: the first levelled-error solve failed ({reason})",
-            reason="singular", best=None)
-    emax, h, r, ref, ext, bdps = best
+            f"Remez ({m}, {n}) on {domain}: no start reference gave a levelled-error solution "
+            f"(singular)", reason="singular", best=None)
+    emax, h, r, _ref, ext, bdps = chosen.best
+    converged, reason, it = chosen.converged, chosen.reason, total_it
     with workdps(bdps):
         # The alternation: extrema within the convergence tolerance of |h| (or of the max error,
         # whichever is smaller), alternating in sign.
