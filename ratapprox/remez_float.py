@@ -162,6 +162,10 @@ def _start_sample(prob: _Problem, m: int, n: int) -> np.ndarray:
             if a <= c <= b:
                 out.append(c + L * geo)
                 out.append(c - L * geo)
+        # the ends of every interval too: gap edges (sign on E_delta mapped to y = x^2 is
+        # y^(-1/2) on [delta^2, 1]) need resolution far below the Chebyshev spacing
+        out.append(a + L * geo[::3])
+        out.append(b - L * geo[::3])
     x = np.unique(np.concatenate(out))
     return x[_inside(prob, x)]
 
@@ -579,7 +583,7 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
         # --- convergence test (de la Vallee Poussin: |h| <= E* <= emax)
         ok = changes == 0 and xc.size >= N2
         gap = emax - habs
-        if ok and habs <= noise:
+        if ok and habs <= noise and emax <= PRECISION_FACTOR * noise:
             # the levelled error itself is below what float64 resolves on this problem
             reason = "precision"
             history[-1]["noise_floor"] = noise
@@ -703,8 +707,13 @@ def _symmetric(domain: Domain) -> bool:
     return ivs == mirrored
 
 
-def _even_problem(target: Target, domain: Domain) -> _Problem:
-    """F(y) = f(sqrt y) on the image of the domain's right half under x -> x^2."""
+def _parity_problem(target: Target, domain: Domain, kind: str) -> _Problem:
+    r"""The problem in y = x^2 on the image of the domain's right half.
+
+    even: :math:`F(y) = f(\sqrt y)`;  odd: :math:`F(y) = f(\sqrt y)/\sqrt y` with weight
+    :math:`\sqrt y`, so that :math:`\sqrt y (F(y) - R(y)) = f(x) - x R(x^2)` (the domain must
+    not contain 0 then).
+    """
     ivs = []
     for a, b in domain.intervals_float():
         if b <= 0:
@@ -712,32 +721,41 @@ def _even_problem(target: Target, domain: Domain) -> _Problem:
         lo = max(a, 0.0)
         ivs.append((lo * lo, b * b))
     bps = np.array(sorted({float(Decimal(c)) ** 2 for c in target.breakpoints}))
-    return _Problem(
-        f=lambda y: target(np.sqrt(y)),
-        intervals=ivs,
-        points=None,
-        breakpoints=bps,
-        weight=None,
-        cluster_depth=CLUSTER_DEPTH**2,
-    )
+    if kind == "even":
+        return _Problem(f=lambda y: target(np.sqrt(y)), intervals=ivs, points=None,
+                        breakpoints=bps, weight=None, cluster_depth=CLUSTER_DEPTH**2)
+    return _Problem(f=lambda y: target(np.sqrt(y)) / np.sqrt(y), intervals=ivs, points=None,
+                    breakpoints=bps, weight=np.sqrt, cluster_depth=CLUSTER_DEPTH**2)
 
 
-def _from_even(R: BarycentricRational, m: int, n: int) -> BarycentricRational:
-    """r(x) = R(x^2) in barycentric form in x (module docstring, 'Parity')."""
+def _from_parity(R: BarycentricRational, m: int, n: int, kind: str) -> BarycentricRational:
+    """r(x) = R(x^2) (even) or x R(x^2) (odd) in barycentric form in x (module docstring).
+
+    :math:`\frac{1}{x^2 - y_j} = \frac{1}{2 s_j}\big(\frac{1}{x - s_j} - \frac{1}{x + s_j}\big)`
+    and :math:`\frac{x}{x^2 - y_j} = \frac12\big(\frac{1}{x - s_j} + \frac{1}{x + s_j}\big)`:
+    support points :math:`\\pm s_j`, weights :math:`\\pm w_j/(2 s_j)`, values :math:`f_j`
+    (even) or :math:`\\pm s_j f_j` (odd).
+    """
     y, f, w = R.support_points, R.values, R.weights
     if np.any(y <= 0):
         raise InvalidInputError("internal: a parity-reduced support point is not positive")
     s = np.sqrt(y)
     c = w / (2 * s)
     z = np.concatenate([-s[::-1], s])
-    return BarycentricRational(z, np.concatenate([f[::-1], f]), np.concatenate([-c[::-1], c]), type=(m, n))
+    weights = np.concatenate([-c[::-1], c])
+    if kind == "even":
+        values = np.concatenate([f[::-1], f])
+    else:
+        values = np.concatenate([-(s * f)[::-1], s * f])
+    return BarycentricRational(z, values, weights, type=(m, n))
 
 
-def _even_reference(ref_y: np.ndarray, err_y: np.ndarray, N2: int) -> np.ndarray:
+def _parity_reference(ref_y: np.ndarray, err_y: np.ndarray, N2: int, kind: str) -> np.ndarray:
     """Alternation set in x from one in y: +-sqrt(y_k), trimmed to N2 alternating points."""
     s = np.sqrt(ref_y)
     x = np.concatenate([-s[::-1], s])
-    e = np.concatenate([err_y[::-1], err_y])
+    sign = 1.0 if kind == "even" else -1.0
+    e = np.concatenate([sign * err_y[::-1], err_y])
     x, idx = np.unique(x, return_index=True)
     e = e[idx]
     # merge equal-sign neighbours (the pair -s_0, s_0 when y_0 > 0), keeping the larger
@@ -750,6 +768,18 @@ def _even_reference(ref_y: np.ndarray, err_y: np.ndarray, N2: int) -> np.ndarray
             keep_x.append(xi)
             keep_e.append(ei)
     return _trim(np.array(keep_x), np.array(keep_e), N2)[0]
+
+
+def _parity_kind(tgt: Target, dom: Domain, m: int, n: int, weight: Any) -> str | None:
+    """Which parity reduction applies (module docstring), or None."""
+    if weight is not None or dom.is_discrete or not _symmetric(dom):
+        return None
+    if tgt.parity == "even" and max(m, n) >= 2:
+        return "even"
+    contains_zero = any(Decimal(a) <= 0 <= Decimal(b) for a, b in dom.intervals)
+    if tgt.parity == "odd" and m % 2 == 1 and n % 2 == 0 and not contains_zero and m + n >= 3:
+        return "odd"
+    return None
 
 
 # --------------------------------------------------------------------------- public
@@ -826,21 +856,21 @@ def remez_float(
         raise InvalidInputError(f"`domain` must be a ratapprox Domain, got {type(dom).__name__}")
     N2 = m + n + 2
 
-    if (use_parity and tgt.parity == "even" and weight is None and not dom.is_discrete
-            and _symmetric(dom) and max(m, n) >= 2):
-        mp_, np_ = m // 2, n // 2
-        prob = _even_problem(tgt, dom)
+    kind = _parity_kind(tgt, dom, m, n, weight) if use_parity else None
+    if kind is not None:
+        mp_, np_ = (m // 2, n // 2) if kind == "even" else ((m - 1) // 2, n // 2)
+        prob = _parity_problem(tgt, dom, kind)
         out = _exchange(prob, mp_, np_, int(max_iter), tol)
         R = out["rational"]
-        r = _from_even(R, m, n)
+        r = _from_parity(R, m, n, kind)
         ref_y = np.asarray(out["reference"])
-        ref_x = _even_reference(ref_y, prob.err(R, ref_y), N2)
+        ref_x = _parity_reference(ref_y, prob.err(R, ref_y), N2, kind)
         defect = max(0, N2 - ref_x.size, int(out["defect"]))
         reason, converged = out["reason"], out["converged"]
         if converged and defect:
             reason, converged = "defect", False
         for hrow in out["history"]:
-            hrow["parity"] = "even"
+            hrow["parity"] = kind
         return ExchangeRun(
             rational=r, levelled_error=out["levelled_error"], max_error=out["max_error"],
             reference=[float(v) for v in ref_x], iterations=out["iterations"],
