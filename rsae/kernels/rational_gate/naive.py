@@ -103,9 +103,10 @@ def naive_rational_gate_bwd(
     sB = torch.sign(B)
     # P'(u), B'(u) by Horner on the differentiated coefficients.
     p = a_.numel() - 1
-    dP = _horner(a_[1:] * torch.arange(1, p + 1, dtype=dt, device=a_.device), u) if p > 0 else torch.zeros_like(u)
+    zero = torch.zeros_like(u)
+    dP = _horner(a_[1:] * torch.arange(1, p + 1, dtype=dt, device=a_.device), u) if p > 0 else zero
     q = b_.numel()
-    dB = _horner(b_ * torch.arange(1, q + 1, dtype=dt, device=b_.device), u) if q > 0 else torch.zeros_like(u)
+    dB = _horner(b_ * torch.arange(1, q + 1, dtype=dt, device=b_.device), u) if q > 0 else zero
     dr = (dP - r * sB * dB) / Q
     dg_dt = torch.where(inside, dr, torch.where(above, torch.ones_like(dr), torch.zeros_like(dr)))
     w = gz * c_out_ * active.to(dt)  # dL/dg on active elements
@@ -119,7 +120,9 @@ def naive_rational_gate_bwd(
     for _ in range(max(p, q)):
         powers.append(powers[-1] * u)
     grad_a = torch.stack([(wc * powers[k]).sum() for k in range(p + 1)])
-    grad_b = torch.stack([(-wc * r * sB * powers[k]).sum() for k in range(1, q + 1)]) if q > 0 else b_.new_zeros(0)
+    grad_b = (
+        torch.stack([(-wc * r * sB * powers[k]).sum() for k in range(1, q + 1)]) if q > 0 else b_.new_zeros(0)
+    )
     return grad_h, grad_a, grad_b, grad_c_in, grad_c_out
 
 
