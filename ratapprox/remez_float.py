@@ -121,6 +121,9 @@ class _Problem:
     breakpoints: np.ndarray
     weight: Callable[[np.ndarray], np.ndarray] | None
     cluster_depth: float = CLUSTER_DEPTH
+    #: extra points where the start sample is clustered (e.g. the gap edge delta^2 of a
+    #: parity-reduced sign problem, where y^(-1/2) varies on the scale delta^2)
+    cluster_at: tuple[float, ...] = ()
 
     def omega(self, x: np.ndarray) -> np.ndarray:
         if self.weight is None:
@@ -162,10 +165,10 @@ def _start_sample(prob: _Problem, m: int, n: int) -> np.ndarray:
             if a <= c <= b:
                 out.append(c + L * geo)
                 out.append(c - L * geo)
-        # the ends of every interval too: gap edges (sign on E_delta mapped to y = x^2 is
-        # y^(-1/2) on [delta^2, 1]) need resolution far below the Chebyshev spacing
-        out.append(a + L * geo[::3])
-        out.append(b - L * geo[::3])
+        for c in prob.cluster_at:
+            if a <= c <= b:
+                out.append(c + L * geo[::2])
+                out.append(c - L * geo[::2])
     x = np.unique(np.concatenate(out))
     return x[_inside(prob, x)]
 
@@ -725,7 +728,8 @@ def _parity_problem(target: Target, domain: Domain, kind: str) -> _Problem:
         return _Problem(f=lambda y: target(np.sqrt(y)), intervals=ivs, points=None,
                         breakpoints=bps, weight=None, cluster_depth=CLUSTER_DEPTH**2)
     return _Problem(f=lambda y: target(np.sqrt(y)) / np.sqrt(y), intervals=ivs, points=None,
-                    breakpoints=bps, weight=np.sqrt, cluster_depth=CLUSTER_DEPTH**2)
+                    breakpoints=bps, weight=np.sqrt, cluster_depth=CLUSTER_DEPTH**2,
+                    cluster_at=tuple(a for a, _ in ivs))
 
 
 def _from_parity(R: BarycentricRational, m: int, n: int, kind: str) -> BarycentricRational:
