@@ -139,8 +139,8 @@ def _discrete_peaks(vals: Sequence[Any]) -> list[int]:
 
 def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Sequence[Any] = (),
                      breakpoints: Sequence[Any] = (), per_gap: int = 10, refine: bool = True,
-                     xtol: Any = None, prefilter: Callable[[np.ndarray], np.ndarray] | None = None
-                     ) -> list[tuple[Any, Any]]:
+                     xtol: Any = None, prefilter: Callable[[np.ndarray], np.ndarray] | None = None,
+                     min_points: int = 64) -> list[tuple[Any, Any]]:
     """Local extrema ``(x, e(x))`` of the error curve, ascending in ``x``, at the current mp precision.
 
     Parameters
@@ -160,6 +160,8 @@ def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Se
     xtol : mpf, optional
         Relative abscissa tolerance of the refinement (default ``sqrt(eps)``: |e| is flat to
         second order at a smooth extremum, so this gives |e| to full precision).
+    min_points : int
+        Chebyshev points per interval added to the sample whatever the reference (0: none).
     prefilter : callable, optional
         Discrete domains only: a float64 version of ``err``; the grid is scanned with it and only
         its peaks (with their neighbours) are evaluated in mp.
@@ -191,6 +193,13 @@ def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Se
             step = (c1 - c0) / (per_gap + 1)
             xs.extend(c0 + k * step for k in range(1, per_gap + 1))
         xs.append(cuts[-1])
+        if min_points:
+            # A base layer of Chebyshev points, so that a short (or absent) reference still
+            # gives a sample fine enough to see every oscillation of a smooth curve.
+            k = min_points
+            xs.extend(lo + (hi - lo) * (1 - mpmath.cos(mpmath.pi * j / (k - 1))) / 2
+                      for j in range(1, k - 1))
+            xs = sorted(set(xs))
         es = [err(x) for x in xs]
         for i in _discrete_peaks(es):
             x, e = xs[i], es[i]

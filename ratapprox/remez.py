@@ -251,14 +251,22 @@ def _estimate_bracket(err_at: Callable[[Any], Any], alternation: list, error: An
 
 
 def _certify(result: MinimaxResult, tgt: Target, m: int, n: int) -> MinimaxResult:
-    """Fill ``certificate``, ``error_lower``, ``error_upper`` from :func:`ratapprox.certify.certify`."""
+    """Fill ``certificate``, ``error_lower``, ``error_upper`` from :func:`ratapprox.certify.certify`.
+
+    The certificate is for the returned monomial pair ``numerator/denominator`` (exact values of
+    the stored numbers), unweighted.  Without a normalised monomial form (``q(0) = 0``) nothing
+    is certified and the estimates stay.
+    """
+    if not result.numerator or not result.denominator:
+        return result
     try:
         from .certify import certify as _cert
     except ImportError:
         return result  # certification module absent: keep the estimates, certificate None
     cdps = result.dps if result.dps is not None else 30
     cert = _cert(tgt, result.numerator, result.denominator, result.domain,
-                 alternation_points=result.alternation_points, m=m, n=n, dps=cdps)
+                 alternation_points=result.alternation_points, m=m, n=n, defect=result.defect,
+                 dps=cdps)
     return replace(result, certificate=cert, error_lower=cert.lower, error_upper=cert.upper)
 
 
@@ -441,6 +449,6 @@ def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,
             f"minimax {tgt.name} type ({m}, {n}) on {domain}: no convergence ({reason}) after "
             f"{res.iterations} iterations; best max error {mpmath.nstr(res.error, 6)}",
             reason=reason, best=res)
-    if certify:
+    if certify and weight is None:  # certify() bounds the unweighted error only
         res = _certify(res, tgt, m, n)
     return res
