@@ -91,12 +91,20 @@ def synthetic_teacher(d_in: int, d_sae: int, device: torch.device, seed: int = 1
     return sae
 
 
-def rsae_init(teacher: torch.nn.Module, acts: Tensor, n_cal: int) -> tuple[torch.nn.Module, str, str | None]:
+def rsae_init(
+    teacher: torch.nn.Module, acts: Tensor, n_cal: int, grid_n: int, calibration_steps: int
+) -> tuple[torch.nn.Module, str, str | None]:
     """``(rsae, init_mode, reason)``: the pipeline's init, or a documented fallback if it cannot run."""
     try:
         from rsae.upgrade import upgrade_init
 
-        rsae, _report = upgrade_init(teacher, [acts[:n_cal]], n_calibration_tokens=n_cal)
+        rsae, _report = upgrade_init(
+            teacher,
+            [acts[:n_cal]],
+            n_calibration_tokens=n_cal,
+            grid_n=grid_n,
+            calibration_steps=calibration_steps,
+        )
         return rsae, "upgrade_init", None
     except Exception as exc:  # the pipeline is being written in parallel; report, do not hide
         reason = f"{type(exc).__name__}: {exc}"[:300]
@@ -218,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", choices=["bf16", "tf32", "fp32"], default="bf16")
     ap.add_argument("--cuda-graphs", action="store_true", help="capture the training step in a CUDA graph")
     ap.add_argument("--n-calibration", type=int, default=8192, help="tokens for RSAE-init calibration")
+    ap.add_argument("--grid-n", type=int, help="Remez grid points (default 4001, the paper's; quick: 201)")
+    ap.add_argument(
+        "--calibration-steps", type=int, help="init calibration Adam steps (default 300; quick: 20)"
+    )
     ap.add_argument("--out", default="upgrade_speed.json")
     args = ap.parse_args(argv)
     cuda = torch.cuda.is_available()
@@ -243,7 +255,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     teacher = synthetic_teacher(P["d_in"], P["d_sae"], device)
-    rsae, init_mode, reason = rsae_init(teacher, acts, min(args.n_calibration, P["buffer"]))
+    grid_n = args.grid_n or (201 if args.quick else 4001)
+    cal_steps = args.calibration_steps if args.calibration_steps is not None else (20 if args.quick else 300)
+    rsae, init_mode, reason = rsae_init(
+        teacher, acts, min(args.n_calibration, P["buffer"]), grid_n, cal_steps
+    )
     rsae = rsae.to(device).float()
     _sync(device)
     t_init = time.perf_counter() - t0
@@ -264,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         "precision": args.precision,
         "cuda_graphs": args.cuda_graphs,
         "init_mode": init_mode,
+        "init_grid_n": grid_n,
+        "init_calibration_steps": cal_steps,
         "init_fallback_reason": reason,
         "seconds_data": t_data,
         "seconds_init": t_init,

@@ -18,17 +18,18 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from rsae.distributed import (
-    DDPConfig,
     global_batch_indices,
     local_batch_indices,
     shard_bounds,
     train_data_parallel,
     train_single_process,
 )
+from rsae.finetune import FinetuneConfig
 from rsae.sae import RationalSAE, SAEConfig
 
 WORLD = 2
-CFG = DDPConfig(steps=6, global_batch=24, lr=1e-2, l1_coeff=0.05, seed=3, log_every=4)
+# lr schedule (warm-up 2), gradient clipping and the L0 controller (target = L0 at step 0) all active
+CFG = FinetuneConfig(steps=6, batch_size=24, lr=1e-2, warmup=2, grad_clip=1.0, seed=3)
 N_ROWS, D_IN, D_SAE = 203, 8, 16  # odd row count: unequal shards (101 / 102)
 
 
@@ -54,9 +55,10 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
         sae = _make_sae(seed=100 + rank)  # different on each rank: DDP broadcasts rank 0's
-        result = train_data_parallel(sae, _activations(), CFG)
+        result = train_data_parallel(sae, _activations(), CFG, log_every=4)
         torch.save(sae.state_dict(), Path(out_dir) / f"rank{rank}.pt")
-        (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps({"loss": result.loss, "l0": result.l0}))
+        doc = {"last": result.last, "lam": result.final_lambda, "history": result.history}
+        (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(doc))
     finally:
         dist.destroy_process_group()
 
@@ -65,19 +67,22 @@ def test_shards_are_disjoint_and_cover_the_rows() -> None:
     bounds = [shard_bounds(N_ROWS, WORLD, r) for r in range(WORLD)]
     assert bounds == [(0, 101), (101, 203)]
     for r, (lo, hi) in enumerate(bounds):
-        idx = np.concatenate([local_batch_indices(N_ROWS, CFG, WORLD, r)(s) for s in range(20)])
+        idx = np.concatenate([local_batch_indices(N_ROWS, 24, 3, WORLD, r)(s) for s in range(20)])
         assert idx.min() >= lo and idx.max() < hi  # each rank reads only its own shard
-    g = global_batch_indices(N_ROWS, CFG, WORLD)(5)
-    assert g.shape == (CFG.global_batch,)
+    g = global_batch_indices(N_ROWS, 24, 3, WORLD)(5)
+    assert g.shape == (24,)
+    assert np.array_equal(g[:12], local_batch_indices(N_ROWS, 24, 3, WORLD, 0)(5))
     with pytest.raises(ValueError, match="divisible"):
-        local_batch_indices(N_ROWS, DDPConfig(steps=1, global_batch=25), WORLD, 0)
+        local_batch_indices(N_ROWS, 25, 3, WORLD, 0)
 
 
 def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(str(tmp_path / "pg_init"), str(tmp_path)), nprocs=WORLD, join=True)
 
     reference = _make_sae(seed=100)
-    ref_result = train_single_process(reference, _activations(), CFG, world_size_equivalent=WORLD)
+    ref_result = train_single_process(
+        reference, _activations(), CFG, world_size_equivalent=WORLD, log_every=4
+    )
     start = _make_sae(seed=100).state_dict()
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     moved = 0
@@ -87,9 +92,11 @@ def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
         moved += int(not torch.equal(ref, start[name]))
     assert moved >= 5, "training must have changed the parameters for the comparison to mean anything"
     metrics = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
-    assert metrics[0] == metrics[1]  # all-reduced: identical on every rank
-    assert metrics[0]["loss"] == pytest.approx(ref_result.loss, rel=1e-9)
-    assert metrics[0]["l0"] == pytest.approx(ref_result.l0, rel=1e-12)
+    assert metrics[0] == metrics[1]  # all-reduced statistics and controller: identical on every rank
+    assert [h["step"] for h in metrics[0]["history"]] == [4, 6]
+    for key in ("loss", "mse", "l1", "l0", "lam", "grad_norm"):
+        assert metrics[0]["last"][key] == pytest.approx(ref_result.last[key], rel=1e-9), key
+    assert metrics[0]["lam"] == pytest.approx(ref_result.final_lambda, rel=1e-9)
 
 
 def test_torchrun_entry_point_parses() -> None:
@@ -108,7 +115,18 @@ def test_upgrade_speed_benchmark_quick_smoke_run(tmp_path: Path) -> None:
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "us.json"
-    assert bench.main(["--quick", "--steps", "5", "--out", str(out)]) == 0
+    args = [
+        "--quick",
+        "--steps",
+        "5",
+        "--calibration-steps",
+        "2",
+        "--n-calibration",
+        "256",
+        "--out",
+        str(out),
+    ]
+    assert bench.main(args) == 0
     doc = json.loads(out.read_text())
-    assert doc["steps"] == 5 and doc["seconds_upgrade"] > 0
+    assert doc["steps"] == 5 and doc["seconds_upgrade"] > 0 and doc["init_calibration_steps"] == 2
     assert np.isfinite(doc["final_means"]["loss"]) and doc["final_means"]["l0"] >= 0
