@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 
     de = sub.add_parser("demo", help="the whole pipeline on a built-in synthetic problem (about a minute)")
     de.add_argument("--out", default="rsae-demo", metavar="DIR", help="where plots and results go")
-    de.add_argument("--steps", type=int, default=600, help="RSAE fine-tuning steps")
-    de.add_argument("--teacher-steps", type=int, default=600)
+    de.add_argument("--steps", type=int, default=400, help="RSAE fine-tuning steps")
+    de.add_argument("--teacher-steps", type=int, default=400)
     de.add_argument("--family", choices=("relu", "jumprelu"), default="relu")
     de.add_argument("--no-plots", action="store_true")
     de.add_argument("--seed", type=int, default=0)

@@ -75,7 +75,7 @@ class FinetuneConfig:
     final_lr_fraction: float = 0.1  # cosine decay to this fraction of the rate
     grad_clip: float = 1.0  # max global gradient norm
     target_l0: float | None = None  # None: hold the L0 measured at step 0
-    l1_init: float | None = None  # None: chosen so the penalty is 10% of the initial MSE
+    l1_init: float | None = None  # None: the stationary lambda of the starting weights
     controller_ki: float = 0.02  # integral gain: d log(lambda) per step per unit log(L0 / target)
     controller_kp: float = 0.5  # proportional gain on log(L0 / target)
     controller_ema: float = 0.7  # smoothing of the measured L0
@@ -408,22 +408,49 @@ def finetune(
     )
 
 
-@torch.no_grad()
+def stationary_lambda(model: torch.nn.Module, x: Tensor) -> float:
+    """``argmin_lambda || grad MSE + lambda grad L1 ||^2 = -<g_mse, g_l1> / ||g_l1||^2``.
+
+    The l1 coefficient for which the current weights are closest to a stationary point of the
+    objective: for a teacher trained with an l1 penalty it recovers that penalty's scale, and for
+    any other start it is the rate at which sparsity and reconstruction pull against each other.
+    Returns NaN when it is not positive (the two gradients do not oppose each other).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    x = x.to(model.dtype)
+    z = model.activation(model.pre_acts(x))
+    mse = ((x - model.decode(z)) ** 2).sum(-1).mean()
+    l1 = (z.abs() * _decoder_norms(model)).sum(-1).mean()
+    g_mse = torch.autograd.grad(mse, params, retain_graph=True, allow_unused=True)
+    g_l1 = torch.autograd.grad(l1, params, allow_unused=True)
+    dot = sum(float((a * b).sum()) for a, b in zip(g_mse, g_l1) if a is not None and b is not None)
+    nrm = sum(float((b * b).sum()) for b in g_l1 if b is not None)
+    lam = -dot / nrm if nrm > 0 else float("nan")
+    return lam if lam > 0 else float("nan")
+
+
 def _initial_controller(
     model: torch.nn.Module, data: Any, sampler: BatchSampler, cfg: FinetuneConfig
 ) -> L0Controller:
-    """Target = ``cfg.target_l0`` or the L0 at step 0; lambda0 = ``l1_init`` or 0.1 * mse / l1."""
+    """Target = ``cfg.target_l0`` or the L0 at step 0; lambda0 = ``l1_init`` or :func:`stationary_lambda`.
+
+    If the stationary lambda is not defined (not positive), lambda0 = 0.1 * MSE / l1.
+    """
     x = data.take(sampler.indices(0))
-    _, s = compute_loss(model, x, 0.0)
+    with torch.no_grad():
+        _, s = compute_loss(model, x, 0.0)
     target = cfg.target_l0 if cfg.target_l0 is not None else s["l0"]
     if not target > 0:
         raise ValueError("the model has L0 = 0 at the start: give a positive `target_l0`")
-    lam0 = cfg.l1_init if cfg.l1_init is not None else 0.1 * s["mse"] / max(s["l1"], 1e-12)
+    lam0 = cfg.l1_init
+    if lam0 is None:
+        lam0 = stationary_lambda(model, x)
+        if not math.isfinite(lam0):
+            lam0 = 0.1 * s["mse"] / max(s["l1"], 1e-12)
     return L0Controller(
         target=float(target), log_lam=math.log(max(lam0, 1e-12)), ki=cfg.controller_ki, kp=cfg.controller_kp,
         ema=cfg.controller_ema,
     )
-
 
 
 def _atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
