@@ -175,8 +175,10 @@ class BarycentricRational:
         float64 arrays give a float64 rational; lists containing ``mpf`` give an mpmath rational
         (all three are then held as ``mpf``).
     type : (int, int), optional
-        The declared type ``(m, n)``; ``max(m, n) <= N`` is required.  Default ``(N, N)``.  For
-        ``m != n`` the weights must satisfy the degree constraints stated in the module docstring.
+        The declared type ``(m, n)``, an upper bound on the degrees of ``p`` and ``q``; default
+        ``(N, N)``.  When ``N > min(m, n)`` the weights must satisfy the degree constraints stated
+        in the module docstring; fewer support points than ``max(m, n) + 1`` are allowed (a
+        degenerate rational of lower type, e.g. a best approximation with a defect).
 
     Attributes
     ----------
@@ -232,10 +234,6 @@ class BarycentricRational:
         m, n = (int(t) for t in type)
         if m < 0 or n < 0:
             raise InvalidInputError(f"`type` must be non-negative, got {type}")
-        if max(m, n) > N:
-            raise InvalidInputError(
-                f"type {(m, n)} needs at least {max(m, n) + 1} support points, got {N + 1}"
-            )
         self.support_points = z
         self.values = f
         self.weights = w

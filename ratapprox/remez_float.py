@@ -373,13 +373,47 @@ def _levelled(prob: _Problem, ref: np.ndarray, m: int, n: int, check: np.ndarray
     previous trial ``r~`` (de la Vallee Poussin: ``mu = min |e~(x_k)| <= |h| <= E* <= max|e~|``).
     Returns ``(r, h, sign_changes)``; ``r`` is None when the linear algebra fails.
     """
+    sup, _ = _support_split(ref, m, n)
+    out = _levelled_on(prob, ref, ref[sup], m, n, check, bracket)
+    if out[0] is not None and out[2] == 0:
+        return out
+    # No pole-free trial function with support points on the reference: try the midpoints of
+    # (x_0, x_1), (x_2, x_3), ... as support points (Chebfun's fallback; a near-degenerate
+    # reference can make a support-point weight vanish, which leaves a pole there).
+    alt = _levelled_on(prob, ref, _midpoint_support(prob, ref, m, n), m, n, check, bracket)
+    if alt[0] is not None and (out[0] is None or alt[2] < out[2]):
+        return alt
+    return out
+
+
+def _midpoint_support(prob: _Problem, ref: np.ndarray, m: int, n: int) -> np.ndarray:
+    """max(m, n) + 1 support points between reference points (midpoints, in the domain)."""
+    mids = 0.5 * (ref[:-1] + ref[1:])
+    first = mids[0::2]
+    rest = mids[1::2]
+    t = list(first[: max(m, n) + 1])
+    for v in rest:
+        if len(t) >= max(m, n) + 1:
+            break
+        t.append(v)
+    return np.sort(np.array(t))
+
+
+def _levelled_on(prob: _Problem, ref: np.ndarray, t: np.ndarray, m: int, n: int, check: np.ndarray,
+                 bracket: tuple[float, float] | None) -> tuple[BarycentricRational | None, float, int]:
+    """The symmetric levelled-error problem of :func:`_levelled` for given support points ``t``
+    (some of them reference points or none)."""
     N2 = m + n + 2
     N1 = max(m, n) + 1
-    sup, other = _support_split(ref, m, n)
+    if t.size != N1 or np.unique(t).size != N1:
+        return None, math.nan, -1
     F = prob.f(ref)
     winv = 1.0 / prob.omega(ref)
     S = (-1.0) ** np.arange(N2)
-    t = ref[sup]
+    pos = np.searchsorted(ref, t)
+    on_ref = (pos < N2) & (ref[np.minimum(pos, N2 - 1)] == t)
+    sup = pos[on_ref]
+    other = np.setdiff1d(np.arange(N2), sup)
     # log |l_x'(x_i)| and log |l_t(x_i)| without overflow
     dx = np.abs(ref[:, None] - ref[None, :])
     np.fill_diagonal(dx, 1.0)
@@ -389,9 +423,11 @@ def _levelled(prob: _Problem, ref: np.ndarray, m: int, n: int, check: np.ndarray
     dt = xo[:, None] - t[None, :]
     log_lt = np.sum(np.log(np.abs(dt)), axis=1)
     Cs[other] = np.exp(log_lt - 0.5 * log_lx[other])[:, None] / dt
-    tt = np.abs(t[:, None] - t[None, :])
-    np.fill_diagonal(tt, 1.0)
-    Cs[sup, np.arange(N1)] = np.exp(np.sum(np.log(tt), axis=1) - 0.5 * log_lx[sup])
+    if sup.size:
+        tt = np.abs(t[:, None] - t[None, :])
+        np.fill_diagonal(tt, 1.0)
+        cols = np.nonzero(on_ref)[0]
+        Cs[sup, cols] = np.exp(np.sum(np.log(tt[cols]), axis=1) - 0.5 * log_lx[sup])
     if not np.all(np.isfinite(Cs)):
         return None, math.nan, -1
     d = abs(m - n)
@@ -698,9 +734,49 @@ def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float, depth: 
     out2 = _iterate(prob, m, n, ref2, max_iter, tol)
     for hrow in out2["history"]:
         hrow["start"] = f"continuation from type {sub_type}"
-    if out2["converged"] or out2["max_error"] < out["max_error"]:
+    if out2["converged"]:
         return out2
-    return out
+    degenerate = _defect_from_lower_type(prob, m, n, sub, tol)
+    if degenerate is not None:
+        return degenerate
+    return out2 if out2["max_error"] < out["max_error"] else out
+
+
+def _defect_from_lower_type(prob: _Problem, m: int, n: int, sub: dict[str, Any], tol: float
+                            ) -> dict[str, Any] | None:
+    """Is the best approximation of the lower type ``sub`` also best of type ``(m, n)``?
+
+    Characterisation with defect (Achieser 1956, Sec. 33; Trefethen, ATAP, Thm. 24.1): r = p/q
+    of type (m, n) with defect d = min(m - deg p, n - deg q) is best iff its error equioscillates
+    on m + n + 2 - d points.  The lower-type best has d >= 1, so m + n + 1 alternation points at
+    the level of its error prove it best for (m, n) too -- the degenerate case where the exchange
+    for (m, n) cannot find a non-degenerate trial function and stalls at the same level.
+    """
+    r = sub["rational"]
+    E = float(sub["max_error"])
+    xc, ec, emax = _alternating_extrema(prob, r, _search_nodes(prob, np.asarray(sub["reference"])))
+    level = (1 - max(1e3 * tol, 1e-8)) * E
+    keep_x: list[float] = []
+    keep_e: list[float] = []
+    for xi, ei in zip(xc, ec):
+        if abs(ei) < level:
+            continue
+        if keep_e and np.sign(ei) == np.sign(keep_e[-1]):
+            continue  # equal-sign neighbours at the same level: one of them counts
+        keep_x.append(float(xi))
+        keep_e.append(float(ei))
+    N2 = m + n + 2
+    if len(keep_x) < N2 - 1 or emax > E * (1 + max(1e3 * tol, 1e-8)):
+        return None
+    ref = _trim(np.array(keep_x), np.array(keep_e), N2)[0]
+    defect = max(1, N2 - ref.size)
+    hist = list(sub["history"])
+    hist.append({"iteration": sub["iterations"], "defect_check": f"type {r.type} is best for {(m, n)}",
+                 "alternating_at_level": len(keep_x)})
+    rr = BarycentricRational(r.support_points, r.values, r.weights, type=(m, n))
+    return {"rational": rr, "levelled_error": sub["levelled_error"], "max_error": sub["max_error"],
+            "reference": ref, "iterations": sub["iterations"], "history": hist,
+            "converged": True, "reason": "defect", "defect": defect}
 
 
 # --------------------------------------------------------------------------- parity
@@ -872,7 +948,10 @@ def remez_float(
         defect = max(0, N2 - ref_x.size, int(out["defect"]))
         reason, converged = out["reason"], out["converged"]
         if converged and defect:
-            reason, converged = "defect", False
+            # the reduced best approximation has lower type in x (d >= 1) and alternates on
+            # ref_x.size = m + n + 2 - defect points: best of type (m, n) by the
+            # characterisation with defect (Achieser 1956)
+            reason = "defect"
         for hrow in out["history"]:
             hrow["parity"] = kind
         return ExchangeRun(

@@ -175,10 +175,19 @@ def test_bad_input():
         BarycentricRational([0.0, 0.0], [1.0, 2.0], [1.0, -1.0])
     with pytest.raises(InvalidInputError, match="finite"):
         BarycentricRational([0.0, np.nan], [1.0, 2.0], [1.0, -1.0])
-    with pytest.raises(InvalidInputError, match="support points"):
-        BarycentricRational([0.0, 1.0], [1.0, 2.0], [1.0, -1.0], type=(2, 1))
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        BarycentricRational([0.0, 1.0], [1.0, 2.0], [1.0, -1.0], type=(-1, 1))
     with pytest.raises(InvalidInputError, match="malformed"):
         BarycentricRational.from_json({"arithmetic": "float64", "values": []})
+
+
+def test_declared_type_above_data_degree():
+    # two support points hold a type (1, 1) rational; declaring (2, 1) pads the monomial form
+    r = BarycentricRational([0.0, 1.0], [1.0, 2.0], [1.0, -1.0], type=(2, 1))
+    num, den = r.to_monomial(dps=20)
+    assert len(num) == 3 and len(den) == 2 and num[2] == 0
+    x = np.linspace(-0.5, 0.5, 7)
+    assert np.allclose(r(x), _monomial_eval([float(v) for v in num], [float(v) for v in den], x))
 
 
 def test_type_constraint_truncation_small():
