@@ -9,18 +9,20 @@ What is timed (seconds, ``torch.cuda.synchronize`` at each boundary):
    gate, weight copy with per-latent scale folding, calibration on real pre-activations).  If the
    pipeline's init cannot run in this checkout the script says so, records the reason and uses a
    plain weight copy with the default gate (``init_mode = "fallback"``);
-3. ``finetune`` -- ``--steps`` (default 22,000) Adam steps at batch ``--batch-size`` (4096) on
-   ``E||x - x_hat||^2 + lambda E||z||_1`` with
+3. ``finetune`` -- ``--steps`` (default 22,000) Adam steps at batch ``--batch-size`` (4096) on the
+   pipeline's objective ``E||x - x_hat||^2 + lambda E sum_j |z_j| ||W_dec,j||`` with the pipeline's
+   controls (:mod:`rsae.finetune`: warm-up + cosine rate, gradient clipping, PI control of lambda
+   towards the step-0 L0), and
 
    * batches gathered on the device from the activation buffer through a per-epoch permutation
      drawn on the device (no host round trip);
    * bf16 autocast for the two matmuls (``--precision bf16``, the default) or TF32 matmuls
      (``tf32``) or plain float32 (``fp32``); master weights, Adam state, loss and the gate's
      arithmetic stay float32 (the Triton gate computes in fp32 from bf16 storage);
-   * fused Adam (``torch.optim.Adam(fused=True)``); metrics accumulated in device tensors and read
-     once at the end -- no ``.item()`` or other host sync inside the loop;
-   * optionally (``--cuda-graphs``) the whole step -- forward, backward, Adam -- captured once and
-     replayed (Adam ``capturable=True``).
+   * fused Adam; the L0 controller's state, and the metrics, kept in device tensors and read once
+     at the end -- no ``.item()`` or other host sync inside the loop;
+   * optionally (``--cuda-graphs``) the whole step -- forward, backward, clipping, Adam, controller
+     -- captured once and replayed (Adam ``capturable=True``, rate in a device tensor).
 
 The total ``init + finetune`` is the figure issue 6 asks about (goal: under 2 minutes on one
 H100).  ``--quick`` runs a toy problem on the CPU in a few seconds (smoke test; its times are not
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -126,31 +129,90 @@ def rsae_init(
 
 
 class _Step:
-    """One training step on a static input buffer; CUDA-graph capturable (no host syncs, no allocs
-    of persistent state after warm-up)."""
+    """One fine-tuning step of the pipeline's objective, entirely on the device.
+
+    The objective and the controls are those of :mod:`rsae.finetune` (loss
+    ``E||x - x_hat||^2 + lambda E sum_j |z_j| ||W_dec,j||``, Adam with its own rate for the gate
+    scalars, warm-up + cosine schedule via :func:`rsae.finetune.lr_at`, gradient clipping at 1,
+    and the PI controller of :class:`rsae.finetune.L0Controller` with its default gains), but the
+    controller state (``log lambda``, the L0 EMA, the error) lives in device tensors, so the step
+    has no host synchronisation and can be captured in a CUDA graph.
+    """
 
     def __init__(
-        self, sae: torch.nn.Module, l1: float, precision: str, device: torch.device, capturable: bool
-    ):
-        self.sae, self.l1, self.device = sae, l1, device
+        self,
+        sae: torch.nn.Module,
+        precision: str,
+        device: torch.device,
+        capturable: bool,
+        lr: float,
+        lam0: float,
+        target_l0: float,
+    ) -> None:
+        from rsae.finetune import FinetuneConfig
+
+        self.sae, self.device = sae, device
+        self.cfg = FinetuneConfig(lr=lr)  # gains, clip, schedule shape: the pipeline's defaults
         self.autocast = precision == "bf16" and device.type == "cuda"
         fused = device.type == "cuda"
-        self.opt = torch.optim.Adam(sae.parameters(), lr=1e-4, fused=fused, capturable=capturable and fused)
+        self.capturable = capturable and fused
+        gate_ids = {id(p) for p in sae.gate.parameters()}
+        weights = [p for p in sae.parameters() if id(p) not in gate_ids]
+        # capturable Adam reads the rate from a device tensor that is refreshed between replays
+        mk = (lambda v: torch.tensor(v, device=device)) if self.capturable else float
+        groups = [
+            {"params": weights, "lr": mk(lr), "base_lr": lr},
+            {"params": list(sae.gate.parameters()), "lr": mk(lr), "base_lr": lr},
+        ]
+        self.opt = torch.optim.Adam(groups, betas=(0.9, 0.999), fused=fused, capturable=self.capturable)
+        f32 = {"device": device, "dtype": torch.float32}
+        self.log_lam = torch.tensor(math.log(max(lam0, 1e-12)), **f32)
+        self.target = torch.tensor(float(target_l0), **f32)
+        self.l0_ema = torch.tensor(float(target_l0), **f32)
+        self.err = torch.zeros((), **f32)
         self.sums = torch.zeros(3, device=device)  # loss, mse, l0 -- summed over steps on the device
 
+    def set_lr(self, step: int) -> None:
+        from rsae.finetune import lr_at
+
+        mult = lr_at(step, self.cfg)
+        for g in self.opt.param_groups:
+            if isinstance(g["lr"], Tensor):
+                g["lr"].fill_(g["base_lr"] * mult)
+            else:
+                g["lr"] = g["base_lr"] * mult
+
     def __call__(self, x: Tensor) -> None:
+        c = self.cfg
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
         with ctx:
             z = self.sae.encode(x)
             x_hat = self.sae.decode(z)
+        lam = torch.exp(self.log_lam + c.controller_kp * self.err)
         mse = (x_hat.float() - x).square().sum(-1).mean()
-        loss = mse + self.l1 * z.float().abs().sum(-1).mean()
+        l1 = (z.float().abs() * self.sae.W_dec.norm(dim=-1)).sum(-1).mean()
+        loss = mse + lam * l1
         self.opt.zero_grad(set_to_none=False)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.sae.parameters(), c.grad_clip, foreach=True)
         self.opt.step()
-        with torch.no_grad():
+        with torch.no_grad():  # the controller update of L0Controller.update, on the device
             l0 = (z != 0).sum(-1, dtype=torch.float32).mean()
+            self.l0_ema.mul_(c.controller_ema).add_((1 - c.controller_ema) * l0)
+            self.err.copy_(torch.log(self.l0_ema.clamp_min(1e-3) / self.target).clamp(-1.0, 1.0))
+            self.log_lam.add_(c.controller_ki * self.err)
             self.sums += torch.stack([loss.detach(), mse.detach(), l0])
+
+
+@torch.no_grad()
+def _initial_controller(sae: torch.nn.Module, x: Tensor) -> tuple[float, float]:
+    """``(lambda0, target L0)`` as the pipeline chooses them: ``0.1 mse / l1`` and the step-0 L0."""
+    z = sae.encode(x)
+    x_hat = sae.decode(z)
+    mse = float((x_hat.float() - x).square().sum(-1).mean())
+    l1 = float((z.float().abs() * sae.W_dec.norm(dim=-1)).sum(-1).mean())
+    l0 = float((z != 0).sum(-1, dtype=torch.float32).mean())
+    return 0.1 * mse / max(l1, 1e-12), max(l0, 1.0)
 
 
 def finetune(
@@ -158,7 +220,7 @@ def finetune(
     acts: Tensor,
     steps: int,
     batch: int,
-    l1: float,
+    lr: float,
     precision: str,
     cuda_graphs: bool,
     seed: int = 2,
@@ -171,8 +233,9 @@ def finetune(
     per_epoch = n // batch
     g = torch.Generator(device=device).manual_seed(seed)
     perm = torch.randperm(n, generator=g, device=device)
-    step_fn = _Step(sae, l1, precision, device, capturable=cuda_graphs)
     x_static = torch.empty(batch, acts.shape[1], device=device)
+    lam0, target = _initial_controller(sae, acts[perm[:batch]])  # outside the loop: two host reads
+    step_fn = _Step(sae, precision, device, cuda_graphs, lr, lam0, target)
 
     def load(s: int) -> None:  # gather on the device; a fresh permutation at each epoch start
         nonlocal perm
@@ -180,6 +243,7 @@ def finetune(
         if k == 0 and s > 0:
             perm = torch.randperm(n, generator=g, device=device)
         torch.index_select(acts, 0, perm[k * batch : (k + 1) * batch], out=x_static)
+        step_fn.set_lr(s)
 
     run: Callable[[], None] = lambda: step_fn(x_static)
     start = 0
@@ -188,11 +252,11 @@ def finetune(
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            for s in range(3):
+            for s in range(min(3, steps)):
                 load(s)
                 step_fn(x_static)
         torch.cuda.current_stream().wait_stream(side)
-        start = 3
+        start = min(3, steps)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             step_fn(x_static)
@@ -202,7 +266,13 @@ def finetune(
         run()
     _sync(device)
     means = (step_fn.sums / max(steps, 1)).tolist()  # the one host read of the metrics
-    return {"loss": means[0], "mse": means[1], "l0": means[2]}
+    return {
+        "loss": means[0],
+        "mse": means[1],
+        "l0": means[2],
+        "target_l0": target,
+        "final_lambda": float(torch.exp(step_fn.log_lam + step_fn.cfg.controller_kp * step_fn.err)),
+    }
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -222,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="toy CPU smoke run (times are meaningless)")
     ap.add_argument("--steps", type=int, help="Adam steps (default 22000; quick: 20)")
     ap.add_argument("--batch-size", type=int, help="tokens per step (default 4096)")
-    ap.add_argument("--l1", type=float, default=1e-3, help="lambda of the L1 penalty")
+    ap.add_argument("--lr", type=float, default=1e-4, help="Adam rate (weights and gate scalars)")
     ap.add_argument("--precision", choices=["bf16", "tf32", "fp32"], default="bf16")
     ap.add_argument("--cuda-graphs", action="store_true", help="capture the training step in a CUDA graph")
     ap.add_argument("--n-calibration", type=int, default=8192, help="tokens for RSAE-init calibration")
@@ -265,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     t_init = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    metrics = finetune(rsae, acts, P["steps"], P["batch"], args.l1, args.precision, args.cuda_graphs)
+    metrics = finetune(rsae, acts, P["steps"], P["batch"], args.lr, args.precision, args.cuda_graphs)
     t_ft = time.perf_counter() - t0
 
     result = {
@@ -298,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for k in ("seconds_data", "seconds_init", "seconds_finetune", "seconds_upgrade", "steps_per_second"):
         print(f"  {k:18s} {result[k]:.3f}")
-    print(f"  mean loss {metrics['loss']:.4g}  mse {metrics['mse']:.4g}  L0 {metrics['l0']:.4g}")
+    print(
+        f"  mean loss {metrics['loss']:.4g}  mse {metrics['mse']:.4g}  L0 {metrics['l0']:.4g} "
+        f"(target {metrics['target_l0']:.4g}, final lambda {metrics['final_lambda']:.3g})"
+    )
     _write_json(Path(args.out), result)
     print(f"wrote {args.out}")
     return 0
