@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .domains import Domain
-from .errors import InvalidInputError, RatapproxError
+from .errors import CertificationError, InvalidInputError, RatapproxError
 from .targets import TARGET_NAMES, Target, get_target
 
 __all__ = ["build_domain", "build_parser", "main", "resolve_target"]
@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="ID",
                    help="compute only entries whose id starts with ID (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--allow-uncertified", action="store_true", dest="allow_uncertified",
+                   help="exit 0 even if some entry has no rigorous certificate or a pole in [-1, 1]")
 
     p = sub.add_parser("plot", help="plot the error curve f - r (PNG)",
                        description="Plot the error curve of a best approximation with its alternation.")
@@ -320,6 +322,13 @@ def _cmd_table(args: argparse.Namespace) -> int:
     print(format_summary(table))
     print(f"\n{len(table['entries'])} entries in {time.perf_counter() - t0:.1f} s; "
           f"wrote {out} and {csv_path} (schema {table['schema']})")
+    bad = [e for e in table["entries"] if not e.get("certified", True)]
+    if bad and not args.allow_uncertified:
+        raise CertificationError(
+            f"{len(bad)} table entr{'y' if len(bad) == 1 else 'ies'} not certified (marked "
+            f"\"certified\": false in {out}): "
+            + "; ".join(f"{e['id']}: {', '.join(e['issues'])}" for e in bad)
+        )
     return EXIT_OK
 
 

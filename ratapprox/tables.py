@@ -379,6 +379,38 @@ def _safe_pade_json(num: Any, den: Any, domain: Domain, target: str, dps: int | 
     }
 
 
+#: Digits of the mpmath engine when a float64 fit of a table entry cannot be certified.
+FALLBACK_DPS = 30
+
+
+def _real_poles_on_hull(den: Sequence[Any], lo: float, hi: float) -> list[float]:
+    """Real zeros of the denominator in ``[lo, hi]`` (float64 roots; a flag, not a proof).
+
+    The rsae gate evaluates ``r`` on the whole design interval, gaps included, so a pole in an
+    excluded gap -- harmless for the fit on the domain, fatal for the gate -- must be caught.
+    """
+    c = np.array([float(v) for v in den], dtype=float)
+    nz = np.nonzero(c)[0]
+    if nz.size == 0 or nz[-1] == 0:
+        return []
+    roots = np.roots(c[: nz[-1] + 1][::-1])
+    real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots))].real
+    span = hi - lo
+    return sorted(float(x) for x in real if lo - 1e-12 * span <= x <= hi + 1e-12 * span)
+
+
+def _entry_issues(cert: Any, den: Sequence[Any], domain: Domain) -> list[str]:
+    """Why an entry cannot be called certified (empty list: it can)."""
+    issues = []
+    if cert is None or not cert.rigorous:
+        issues.append("no rigorous certificate" + (f" ({cert.notes})" if getattr(cert, "notes", "") else ""))
+    poles = _real_poles_on_hull(den, float(domain.lower), float(domain.upper))
+    if poles:
+        issues.append("real pole(s) in [" + domain.lower + ", " + domain.upper + "] at "
+                      + ", ".join(f"{p:.6g}" for p in poles))
+    return issues
+
+
 def _entry(spec: TableSpec, dps: int | None, version: str) -> dict[str, Any]:
     domain = spec.domain()
     t0 = time.perf_counter()
@@ -389,10 +421,28 @@ def _entry(spec: TableSpec, dps: int | None, version: str) -> dict[str, Any]:
         res = zolotarev(spec.gap, spec.type[1] // 2, dps=zdps)
         body = zolotarev_to_json(res, spec.gap, spec.type[1] // 2, zdps, time.perf_counter() - t0)
         used_dps: int | None = zdps
+        issues = _entry_issues(res.certificate, res.denominator, domain)
+        notes: list[str] = []
     else:
         from .remez import minimax
 
-        res = minimax(spec.target, spec.type[0], spec.type[1], domain=domain, dps=dps)
+        def fit(d: int | None) -> Any:
+            return minimax(spec.target, spec.type[0], spec.type[1], domain=domain, dps=d)
+
+        notes = []
+        try:
+            res = fit(dps)
+            issues = _entry_issues(res.certificate, res.denominator, domain)
+        except ConvergenceError as exc:
+            if dps is not None:
+                raise
+            res, issues = None, [f"float64 run failed: {exc}"]
+        if issues and dps is None:
+            # float64 could not deliver a certified, pole-free fit (ill-conditioning, or a
+            # spurious pole in the excluded gap): the mpmath engine redoes this entry.
+            notes.append(f"float64 fit rejected ({'; '.join(issues)}); recomputed at dps {FALLBACK_DPS}")
+            res = fit(FALLBACK_DPS)
+            issues = _entry_issues(res.certificate, res.denominator, domain)
         body = minimax_to_json(res)
         used_dps = res.dps
     entry: dict[str, Any] = {
@@ -419,8 +469,11 @@ def _entry(spec: TableSpec, dps: int | None, version: str) -> dict[str, Any]:
         "dps": used_dps,
         "iterations": body.get("iterations"),
         "converged": body.get("converged", True),
+        "certified": not issues,
+        "issues": issues,
+        "notes": notes,
         "ratapprox_version": version,
-        "command": spec.command(dps),
+        "command": spec.command(used_dps if spec.kind == "minimax" else dps),
     }
     if spec.kind == "zolotarev":
         entry["error_independent"] = body.get("error_independent")
@@ -558,7 +611,7 @@ def _short(s: str | None, digits: int = 4) -> str:
 
 def format_summary(table: dict[str, Any]) -> str:
     """A readable plain-text summary: one line per entry with the certified bracket."""
-    rows = [("entry", "type", "domain", "error", "certified [lower, upper]", "rigorous", "safe-Padé dev.")]
+    rows = [("entry", "type", "domain", "error", "[error_lower, error_upper]", "certified", "safe-Padé dev.")]
     for e in table["entries"]:
         c = e["certificate"]
         sp = e.get("safe_pade") or {}
@@ -566,7 +619,7 @@ def format_summary(table: dict[str, Any]) -> str:
         rows.append((
             e["id"], f"({e['type'][0]},{e['type'][1]})", e["domain_text"], _short(e["error"]),
             f"[{_short(c['error_lower'])}, {_short(c['error_upper'])}]",
-            "yes" if c["rigorous"] else "estimate", dev,
+            "yes" if e.get("certified", c["rigorous"]) else "NO", dev,
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
