@@ -226,3 +226,22 @@ def test_full_table_builds_and_certifies():
         assert Decimal(c["error_lower"]) <= Decimal(e["error"]) <= Decimal(c["error_upper"]), e["id"]
         assert e["safe_pade"]["available"], e["id"]
     assert seconds < 120
+
+
+def test_pole_in_an_excluded_gap_is_flagged():
+    """A pole inside the gap is harmless on the fit domain but fatal for the gate on [-1, 1]."""
+    from ratapprox.domains import Domain
+    from ratapprox.tables import _entry_issues, _real_poles_on_hull
+
+    # den = 1 - 10 x has its zero at x = 0.1; den = 1 + x^2 has none on the real line.
+    assert _real_poles_on_hull(["1", "-10"], -1.0, 1.0) == pytest.approx([0.1])
+    assert _real_poles_on_hull(["1", "0", "1"], -1.0, 1.0) == []
+    assert _real_poles_on_hull(["1", "-0.5"], -1.0, 1.0) == []  # zero at 2, outside [-1, 1]
+
+    class Cert:
+        rigorous, notes = True, ""
+
+    gapped = Domain.interval(-1, 1).excluding("0.1", "0.02")
+    issues = _entry_issues(Cert(), ["1", "-10"], gapped)
+    assert len(issues) == 1 and "pole" in issues[0]
+    assert _entry_issues(Cert(), ["1", "0", "1"], gapped) == []
