@@ -123,10 +123,11 @@ def build_domain(
             if not 0 < g < 1:
                 raise InvalidInputError(f"`--gap` (delta) must lie in (0, 1), got {gap}")
             w = (db - da) / 2
+            half_gap = format((g * w).normalize(), "f")  # "0.3", not "0.30" or "3E-1"
             if da == -db:
-                dom = Domain.sign_domain(str(g * w), half_width=b)
+                dom = Domain.sign_domain(half_gap, half_width=b)
             else:
-                dom = dom.excluding("0", str(g * w))
+                dom = dom.excluding("0", half_gap)
         else:
             raise InvalidInputError(
                 f"`--gap` applies to sign, abs, relu, step:THETA and jumprelu:THETA, not `{target.name}`"

@@ -65,6 +65,10 @@ class Target:
         :mod:`ratapprox.certify` uses the mean-value form
         :math:`e(X) \\subseteq e(c) + e'(X)(X - c)`, whose overestimation is :math:`O(|X|^2)`
         near an extremum instead of :math:`O(|X|)`.
+    d2f_iv : callable or None
+        Rigorous enclosure of ``f''`` over ``X``, or ``None`` (unknown, or ``X`` meets a
+        breakpoint where ``f'`` is not continuous).  With it, certify uses the second-order form
+        :math:`e(c) + e'(c)(X - c) + e''(X)(X - c)^2/2`.
     """
 
     name: str
@@ -76,6 +80,7 @@ class Target:
     parity: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     df_iv: Callable[[Any], Any] | None = None
+    d2f_iv: Callable[[Any], Any] | None = None
 
     @property
     def certifiable(self) -> bool:
@@ -89,7 +94,7 @@ class Target:
         if y.shape != x.shape:
             y = np.broadcast_to(y, x.shape).astype(float)
         if not np.all(np.isfinite(y)):
-            bad = x[~np.isfinite(y)].ravel()[0]
+            bad = float(x[~np.isfinite(y)].ravel()[0])  # a plain float in the message
             raise TargetEvaluationError(f"target `{self.name}` returned a non-finite value at x = {bad!r}")
         return y
 
@@ -191,6 +196,19 @@ def _d_jump(theta: str, slope_right: int) -> Callable[[Any], Any]:
     return f
 
 
+def _d2_piecewise_linear(points: tuple[str, ...]) -> Callable[[Any], Any]:
+    """f'' of a function that is linear between ``points``: 0 on an X that meets none of them."""
+
+    def f(x: Any) -> Any:
+        for p in points:
+            th = mpmath.iv.mpf(p)
+            if not (x.a > th.b or x.b < th.a):
+                return None
+        return mpmath.iv.mpf(0)
+
+    return f
+
+
 # --------------------------------------------------------------------------- float/mp helpers
 def _step_float(theta: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.where(x > theta, 1.0, np.where(x < theta, 0.0, 0.5))
@@ -223,18 +241,22 @@ def _named(name: str) -> Target:
             _iv_relu,
             breakpoints=("0",),
             df_iv=_d_relu,
+            d2f_iv=_d2_piecewise_linear(("0",)),
         )
     if name == "abs":
         return Target(
-            "abs", np.abs, mpmath.fabs, _iv_abs, breakpoints=("0",), parity="even", df_iv=_d_abs
+            "abs", np.abs, mpmath.fabs, _iv_abs, breakpoints=("0",), parity="even", df_iv=_d_abs,
+            d2f_iv=_d2_piecewise_linear(("0",)),
         )
     if name == "sign":
         return Target(
             "sign", np.sign, mpmath.sign, _iv_sign, breakpoints=("0",), jumps=("0",), parity="odd",
-            df_iv=_d_jump("0", 0),
+            df_iv=_d_jump("0", 0), d2f_iv=_d2_piecewise_linear(("0",)),
         )
     if name == "exp":
-        return Target("exp", np.exp, mpmath.exp, mpmath.iv.exp, df_iv=mpmath.iv.exp)
+        return Target(
+            "exp", np.exp, mpmath.exp, mpmath.iv.exp, df_iv=mpmath.iv.exp, d2f_iv=mpmath.iv.exp
+        )
     if ":" in name:
         kind, _, spec = name.partition(":")
         if kind in ("step", "jumprelu"):
@@ -244,7 +266,7 @@ def _named(name: str) -> Target:
                 return Target(
                     name, _step_float(tf), _step_mp(theta), _iv_step(theta),
                     breakpoints=(theta,), jumps=(theta,), params={"theta": theta},
-                    df_iv=_d_jump(theta, 0),
+                    df_iv=_d_jump(theta, 0), d2f_iv=_d2_piecewise_linear((theta,)),
                 )
             hs, hm = _step_float(tf), _step_mp(theta)
             return Target(
@@ -252,6 +274,7 @@ def _named(name: str) -> Target:
                 breakpoints=(theta,), jumps=(theta,) if Decimal(theta) != 0 else (),
                 params={"theta": theta},
                 df_iv=_d_relu if Decimal(theta) == 0 else _d_jump(theta, 1),
+                d2f_iv=_d2_piecewise_linear((theta,)),
             )
     raise InvalidInputError(f"unknown target `{name}`; known: {', '.join(TARGET_NAMES)} or a Python callable")
 
