@@ -668,6 +668,74 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
     return out
 
 
+def _differential_correction_reference(prob: _Problem, m: int, n: int) -> np.ndarray | None:
+    r"""Start reference from the discrete best approximation on a sample, by differential
+    correction (Barrodale, Powell & Roberts 1972): each step an LP
+
+    .. math::
+
+        \min d \;\text{s.t.}\; |\omega_i (f_i q(x_i) - p(x_i))| - \Delta_k q(x_i)
+        \le d\, q_k(x_i), \quad |b_j| \le 1,
+
+    in Chebyshev bases, :math:`\Delta_{k+1} = \max \omega |f - p/q|`.  It converges to the
+    discrete optimum from any start and needs no pole-free guess, which makes it the robust
+    (if slow: one LP per step) start for low degrees where AAA-Lawson leaves spurious poles.
+    """
+    from scipy.optimize import linprog  # only needed on this fallback path
+
+    x = _start_sample(prob, m, n)
+    if x.size > DC_SAMPLE:
+        x = x[np.unique(np.linspace(0, x.size - 1, DC_SAMPLE).round().astype(int))]
+    N2 = m + n + 2
+    if x.size < N2:
+        return None
+    f, w = prob.f(x), prob.omega(x)
+    lo, hi = float(x[0]), float(x[-1])
+    cheb = np.polynomial.chebyshev
+    t = (2 * x - lo - hi) / (hi - lo)
+    Vm, Vn = cheb.chebvander(t, m), cheb.chebvander(t, n)
+    a = np.linalg.lstsq(Vm, f, rcond=None)[0]
+    b = np.zeros(n + 1)
+    b[0] = 1.0
+    delta = float(np.max(w * np.abs(f - Vm @ a)))
+    nv = m + n + 3
+    cost = np.zeros(nv)
+    cost[-1] = 1.0
+    bounds = [(None, None)] * (m + 1) + [(-1.0, 1.0)] * (n + 1) + [(None, None)]
+    for _ in range(DC_MAX_ITER):
+        qk = Vn @ b
+        wp, wf = w[:, None] * Vm, (w * f)[:, None] * Vn
+        # rows divided by q_k > 0, so that the constraints read in units of the error
+        A1 = np.hstack([-wp, wf - delta * Vn, -qk[:, None]]) / qk[:, None]
+        A2 = np.hstack([wp, -wf - delta * Vn, -qk[:, None]]) / qk[:, None]
+        res = linprog(cost, A_ub=np.vstack([A1, A2]), b_ub=np.zeros(2 * x.size), bounds=bounds,
+                      method="highs")
+        if res.status != 0 or res.x[-1] >= -1e-14 * max(delta, 1e-300):
+            break
+        a_new, b_new = res.x[: m + 1], res.x[m + 1 : m + n + 2]
+        q_new = Vn @ b_new
+        if not np.all(q_new > 0):
+            break
+        d_new = float(np.max(w * np.abs(f - (Vm @ a_new) / q_new)))
+        if d_new >= delta * (1 - 1e-9):
+            break
+        a, b, delta = a_new, b_new, d_new
+    e = w * (f - (Vm @ a) / (Vn @ b))
+    nz = e != 0
+    xs, es = x[nz], e[nz]
+    if xs.size == 0:
+        return None
+    sg = es > 0
+    starts = np.concatenate([[0], np.nonzero(sg[1:] != sg[:-1])[0] + 1])
+    ends = np.concatenate([starts[1:], [xs.size]])
+    best = np.array([s0 + int(np.argmax(np.abs(es[s0:t0]))) for s0, t0 in zip(starts, ends)])
+    xc, ec = xs[best], es[best]
+    if xc.size < N2:
+        ref = _extend_reference(prob, xc, N2 - xc.size)
+        return ref if ref.size == N2 else None
+    return _trim(xc, ec, N2)[0]
+
+
 def _noise(prob: _Problem, m: int, n: int) -> float:
     """Rounding level of the weighted error: NOISE_FACTOR * eps * max |w f| on the sample."""
     sample = _start_sample(prob, m, n)
@@ -700,6 +768,10 @@ def _extend_reference(prob: _Problem, ref: np.ndarray, k: int) -> np.ndarray:
     return np.array(pts)
 
 
+#: Differential-correction start: degrees (m + n) up to which it is tried, sample size, LP steps.
+DC_MAX_DEGREE = 24
+DC_SAMPLE = 800
+DC_MAX_ITER = 40
 #: How many degree steps the continuation start may go down (each one a cheap low-degree solve).
 CONTINUATION_DEPTH = 4
 
@@ -722,7 +794,17 @@ def _exchange(prob: _Problem, m: int, n: int, max_iter: int, tol: float, depth: 
                                               "noise_floor": _noise(prob, m, n)}],
                 "converged": False, "reason": "precision", "defect": 0}
     out = _iterate(prob, m, n, ref, max_iter, tol, bracket)
-    if out["converged"] or out["reason"] in ("defect", "precision") or depth >= CONTINUATION_DEPTH:
+    if out["converged"] or out["reason"] in ("defect", "precision"):
+        return out
+    if m + n <= DC_MAX_DEGREE:
+        ref_dc = _differential_correction_reference(prob, m, n)
+        if ref_dc is not None:
+            out_dc = _iterate(prob, m, n, ref_dc, max_iter, tol)
+            for hrow in out_dc["history"]:
+                hrow["start"] = "differential correction"
+            if out_dc["converged"]:
+                return out_dc
+    if depth >= CONTINUATION_DEPTH:
         return out
     if m == 0 and n == 0:
         return out

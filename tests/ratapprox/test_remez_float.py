@@ -131,7 +131,7 @@ def test_gapped_sign_matches_zolotarev(r):
     _check_equioscillation(run, "sign", 2 * r + 1, 2 * r)
 
 
-@pytest.mark.parametrize("target", ["step:0.3", "jumprelu:0.3", "step:-0.2"])
+@pytest.mark.parametrize("target", ["step:0.3", "jumprelu:0.3", "step:-0.2", "jumprelu:0.5", "jumprelu:-0.3"])
 def test_jump_targets_with_exclusion_98(target):
     theta = target.split(":")[1]
     dom = Domain.interval(-1, 1).excluding(theta, "0.05")
