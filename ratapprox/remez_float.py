@@ -594,7 +594,7 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
     best: dict[str, Any] | None = None
     last: dict[str, Any] | None = None
     check = sample
-    short = floor_hits = 0
+    short = floor_hits = poles_run = 0
     reason, converged, defect = "iteration_limit", False, 0
     it = 0
     for it in range(1, max_iter + 1):
@@ -637,6 +637,11 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
             if floor_hits >= 3 or not improved:
                 converged, reason = True, "converged"
                 break
+        poles_run = poles_run + 1 if changes > 0 else 0
+        if poles_run >= POLE_STALL:
+            # no pole-free trial function for many steps: this start will not get there
+            reason = "singular"
+            break
         # --- exchange; the next levelled error is bracketed by this trial's errors
         upper = emax if changes == 0 else math.inf
         if xc.size >= N2:
@@ -720,20 +725,29 @@ def _differential_correction_reference(prob: _Problem, m: int, n: int) -> np.nda
         if d_new >= delta * (1 - 1e-9):
             break
         a, b, delta = a_new, b_new, d_new
-    e = w * (f - (Vm @ a) / (Vn @ b))
-    nz = e != 0
-    xs, es = x[nz], e[nz]
-    if xs.size == 0:
+        xc, ec = _runs_extrema(x, w * (f - (Vm @ a) / (Vn @ b)))
+        if xc.size >= N2 and np.min(np.abs(_trim(xc, ec, N2)[1])) >= delta / START_SPREAD:
+            break  # levelled enough for a start: the exchange does the rest, faster
+    xc, ec = _runs_extrema(x, w * (f - (Vm @ a) / (Vn @ b)))
+    if xc.size == 0:
         return None
-    sg = es > 0
-    starts = np.concatenate([[0], np.nonzero(sg[1:] != sg[:-1])[0] + 1])
-    ends = np.concatenate([starts[1:], [xs.size]])
-    best = np.array([s0 + int(np.argmax(np.abs(es[s0:t0]))) for s0, t0 in zip(starts, ends)])
-    xc, ec = xs[best], es[best]
     if xc.size < N2:
         ref = _extend_reference(prob, xc, N2 - xc.size)
         return ref if ref.size == N2 else None
     return _trim(xc, ec, N2)[0]
+
+
+def _runs_extrema(x: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The largest |e| of every run of constant sign of ``e`` on the sorted sample ``x``."""
+    nz = e != 0
+    xs, es = x[nz], e[nz]
+    if xs.size == 0:
+        return xs, es
+    sg = es > 0
+    starts = np.concatenate([[0], np.nonzero(sg[1:] != sg[:-1])[0] + 1])
+    ends = np.concatenate([starts[1:], [xs.size]])
+    best = np.array([s0 + int(np.argmax(np.abs(es[s0:t0]))) for s0, t0 in zip(starts, ends)])
+    return xs[best], es[best]
 
 
 def _noise(prob: _Problem, m: int, n: int) -> float:
@@ -770,8 +784,10 @@ def _extend_reference(prob: _Problem, ref: np.ndarray, k: int) -> np.ndarray:
 
 #: Differential-correction start: degrees (m + n) up to which it is tried, sample size, LP steps.
 DC_MAX_DEGREE = 24
-DC_SAMPLE = 800
+DC_SAMPLE = 500
 DC_MAX_ITER = 40
+#: Consecutive trial functions with a pole in the domain after which a start is abandoned.
+POLE_STALL = 12
 #: How many degree steps the continuation start may go down (each one a cheap low-degree solve).
 CONTINUATION_DEPTH = 4
 
