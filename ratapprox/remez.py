@@ -109,14 +109,16 @@ class MinimaxResult:
     def decimal_strings(self) -> dict[str, list[str] | str]:
         """Coefficients, error and alternation points as decimal strings with all their digits.
 
-        A float is written by its shortest round-trip ``repr``; an ``mpf`` with the digits of its
-        own precision (``mpmath.nstr`` at ``prec``-equivalent decimal digits).
+        A float is written by its shortest round-trip ``repr``; an ``mpf`` with the decimal digits
+        of the working precision it was computed at (``history[-1]["dps"]``), which round-trips
+        at that precision.
         """
+        work = max((h.get("dps") or 0 for h in self.history), default=0) or self.dps or 17
 
         def s(v: Any) -> str:
             if isinstance(v, mpmath.mpf):
-                digits = mpmath.libmp.prec_to_dps(v.context.prec) if hasattr(v, "context") else 15
-                return mpmath.nstr(v, max(digits, 17), strip_zeros=False, min_fixed=1, max_fixed=0)
+                digits = mpmath.libmp.libmpf.repr_dps(mpmath.libmp.dps_to_prec(int(work)))
+                return mpmath.nstr(v, digits, strip_zeros=False, min_fixed=1, max_fixed=0)
             return repr(float(v))
 
         return {

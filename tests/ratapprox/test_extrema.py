@@ -6,6 +6,7 @@ known in closed form: x_j = cos(j pi / k), T_k(x_j) = (-1)^j (Rivlin 1974, ch. 1
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mpmath
@@ -27,7 +28,7 @@ from ratapprox.extrema import (
 def test_brent_finds_smooth_maximum_to_working_precision():
     with workdps(50):
         x0 = mpmath.mpf(1) / 3
-        g = lambda x: 1 - (x - x0) ** 2 * (2 + mpmath.sin(x))  # noqa: E731
+        g = lambda x: 1 - (x - x0) ** 2 * (2 + mpmath.sin(x))
         start = mpmath.mpf("0.9")
         x, gx = brent_max_mp(g, mpmath.mpf(0), mpmath.mpf(1), start, g(start), mpmath.mpf(10) ** -24)
         assert abs(x - x0) < mpmath.mpf(10) ** -22
@@ -36,7 +37,7 @@ def test_brent_finds_smooth_maximum_to_working_precision():
 
 def test_brent_never_returns_worse_than_start():
     with workdps(30):
-        g = lambda x: -abs(x - mpmath.mpf("0.25"))  # noqa: E731 - a kink: parabolic steps fail
+        g = lambda x: -abs(x - mpmath.mpf("0.25"))
         s = mpmath.mpf("0.5")
         x, gx = brent_max_mp(g, mpmath.mpf(0), mpmath.mpf(1), s, g(s), mpmath.mpf(10) ** -15)
         assert gx >= g(s)
@@ -92,7 +93,7 @@ def test_discrete_extrema_on_grid_with_gap_use_signs():
 def test_discrete_prefilter_gives_the_same_peaks():
     dom = Domain.grid_on(401)
     with workdps(30):
-        f = lambda x: mpmath.chebyt(7, x) * (1 + x / 10)  # noqa: E731
+        f = lambda x: mpmath.chebyt(7, x) * (1 + x / 10)
         full = local_extrema_mp(f, dom)
         fast = local_extrema_mp(f, dom, prefilter=lambda x: np.cos(7 * np.arccos(x)) * (1 + x / 10))
         assert [x for x, _ in full] == [x for x, _ in fast]
@@ -130,7 +131,7 @@ def test_alternating_subset_properties(vals, n):
     pts = list(enumerate(vals))
     out = alternating_subset(pts, n)
     assert len(out) <= n
-    assert all((a[1] > 0) != (b[1] > 0) for a, b in zip(out, out[1:]))  # alternates
+    assert all((a[1] > 0) != (b[1] > 0) for a, b in itertools.pairwise(out))  # alternates
     assert [x for x, _ in out] == sorted(x for x, _ in out)  # a subsequence, in order
     full = alternating_subset(pts)
     # The largest |value| always survives the merge (it wins every same-sign run).
