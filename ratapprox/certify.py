@@ -565,6 +565,21 @@ def _poly_range(coef: Sequence[Any], lo: Any, hi: Any) -> Any:
     return out
 
 
+def _taylor_tighten(
+    FX: Sequence[Any], Fc: Sequence[Any], T: Any, T2: Any, T3: Any, tlo: Any, thi: Any
+) -> list[Any]:
+    """Intersect box enclosures of F, F', F'' with their Taylor forms at the centre c.
+
+    ``F''(X) in F''(c) + F'''(X) T``, ``F'(X) in F'(c) + F''(c) T + F'''(X) T^2/2`` and
+    ``F(X) in range(F(c) + F'(c) t + F''(c) t^2/2) + F'''(X) T^3/6``.
+    """
+    F0, F1, F2, F3 = FX
+    F2 = _intersect(F2, Fc[2] + F3 * T)
+    F1 = _intersect(F1, Fc[1] + Fc[2] * T + (F3 / 2) * T2)
+    F0 = _intersect(F0, _poly_range(Fc, tlo, thi) + (F3 / 6) * T3)
+    return [F0, F1, F2, F3]
+
+
 class _BoxEval:
     """Enclosure of |e| on a box and a proven value of |e| at its centre.
 
@@ -618,15 +633,18 @@ class _BoxEval:
         rc = _rat_derivs(Pc, Qc)
         e0 = p.f_iv(C) - rc[0]
         lbc = _abs_lo(e0) if Qc[0].a > 0 else mpmath.mpf(0)
-        PX = _horner_d3(p.a, X)
-        QX = _horner_d3(p.b, X)
+        h = max(-tlo, thi)
+        T2 = _iv.mpf([0, h * h])
+        T3 = T * T2
+        # Horner over X suffers from cancellation in the monomial basis far from 0 (a gate
+        # centred at theta); the Taylor forms at c, with only the third derivative taken over X,
+        # are tight there.
+        PX = _taylor_tighten(_horner_d3(p.a, X), Pc, T, T2, T3, tlo, thi)
+        QX = _taylor_tighten(_horner_d3(p.b, X), Qc, T, T2, T3, tlo, thi)
         if not QX[0].a > 0:
             return _INF, lbc, bool(Qc[0].b <= 0)
         rX = _rat_derivs(PX, QX)
         # Tighten r, r', r'' on X by their Taylor forms at c, then recompute r''' with them.
-        h = max(-tlo, thi)
-        T2 = _iv.mpf([0, h * h])
-        T3 = T * T2
         rX[2] = _intersect(rX[2], rc[2] + rX[3] * T)
         rX[1] = _intersect(rX[1], rc[1] + rc[2] * T + (rX[3] / 2) * T2)
         rX[0] = _intersect(rX[0], _poly_range(rc, tlo, thi) + (rX[3] / 6) * T3)
@@ -677,14 +695,81 @@ def _symmetric(prob: _Problem, domain: Domain) -> bool:
     return (pn.pop() + pd.pop()) % 2 == (1 if par == "odd" else 0)
 
 
+def _seed_points(prob: _Problem, domain: Domain, extra: Sequence[Any] | None, count: int) -> list[Fraction]:
+    """Points of the domain where |e| is probably largest (an aid to stopping, not a bound).
+
+    The local maxima of |e| on a dense Chebyshev-type sample (mpmath, 30 digits above the
+    coefficients' size) are refined by golden-section search; the alternation points, when
+    given, are added.  Only the branch-and-bound's *stopping* depends on these points: the upper
+    bound it returns is the largest enclosure over a cover of the domain, whatever they are.
+    """
+    xs = np.asarray(domain.sample(max(2000, 20 * count)), dtype=float)
+    ivs = domain.intervals_float()
+    a = [mpmath.mpf(c.numerator) / c.denominator for c in prob.num_q][::-1]
+    b = [mpmath.mpf(c.numerator) / c.denominator for c in prob.den_q][::-1]
+
+    def err(x: Any) -> Any:
+        try:
+            return abs(prob.target.mp(x) - mpmath.polyval(a, x) / mpmath.polyval(b, x))
+        except (ZeroDivisionError, ValueError):
+            return mpmath.mpf(0)
+
+    vals = [err(mpmath.mpf(float(x))) for x in xs]
+    cand = []
+    for i in range(len(xs)):
+        left = vals[i - 1] if i > 0 and xs[i - 1] < xs[i] else -1
+        right = vals[i + 1] if i + 1 < len(xs) and xs[i + 1] > xs[i] else -1
+        if vals[i] >= left and vals[i] >= right:
+            cand.append(i)
+    cand = sorted(cand, key=lambda i: vals[i], reverse=True)[: 2 * count]
+    out: list[Any] = []
+    g = (mpmath.sqrt(5) - 1) / 2
+    for i in cand:
+        lo = mpmath.mpf(float(xs[i - 1])) if i > 0 else mpmath.mpf(float(xs[i]))
+        hi = mpmath.mpf(float(xs[i + 1])) if i + 1 < len(xs) else mpmath.mpf(float(xs[i]))
+        seg = next(((p, q) for p, q in ivs if p <= xs[i] <= q), None)
+        if seg is None or hi <= lo:
+            out.append(mpmath.mpf(float(xs[i])))
+            continue
+        lo, hi = max(lo, mpmath.mpf(seg[0])), min(hi, mpmath.mpf(seg[1]))
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        f1, f2 = err(x1), err(x2)
+        for _ in range(40):
+            if f1 >= f2:
+                hi, x2, f2 = x2, x1, f1
+                x1 = hi - g * (hi - lo)
+                f1 = err(x1)
+            else:
+                lo, x1, f1 = x1, x2, f2
+                x2 = lo + g * (hi - lo)
+                f2 = err(x2)
+        out.append(x1 if f1 >= f2 else x2)
+    if extra is not None:
+        out.extend(extra)
+    return _place_points(out, domain)[0]
+
+
+def _seed_value(prob: _Problem, points: Sequence[Fraction]) -> Any:
+    """max over the points of the proven lower end of |e(x)| (a value |e| attains on the domain)."""
+    best = mpmath.mpf(0)
+    for x in points:
+        e, Q, _ = prob.point(_iv_of(x))
+        if Q.a > 0:
+            best = max(best, _abs_lo(e))
+    return best
+
+
 def _branch_and_bound(
-    prob: _Problem, domain: Domain, rel_tol: float, max_boxes: int, known_lower: Any
+    prob: _Problem, domain: Domain, rel_tol: float, max_boxes: int, known_lower: Any,
+    seed: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Best-first subdivision; returns (upper, best proven centre value, stats)."""
     ev = _BoxEval(prob)
     counter = itertools.count()
     heap: list[tuple[Any, int, Any, Any]] = []
     best = mpmath.mpf(known_lower) if known_lower is not None else mpmath.mpf(0)
+    if seed is not None:
+        best = max(best, seed)
     n_eval = 0
     den_fail = False
     pieces = _pieces(domain, prob.target)
@@ -921,6 +1006,10 @@ def certify(
         return _estimate(prob, domain, alternation_points, m, n, defect, dps, pre, t0)
 
     bits, prec_note = _choose_bits(prob, domain, dps, float(rel_tol))
+    seeds = None
+    if not domain.is_discrete:
+        with _workprec(bits):
+            seeds = _seed_points(prob, domain, alternation_points, m + n + 2)
     for attempt in range(3):
         with _workprec(bits):
             prob.enclose()
@@ -938,7 +1027,8 @@ def certify(
                 retry = False
             else:
                 upper, _, st = _branch_and_bound(
-                    prob, domain, float(rel_tol), int(max_boxes), lower if lower > 0 else None
+                    prob, domain, float(rel_tol), int(max_boxes), lower if lower > 0 else None,
+                    seed=_seed_value(prob, seeds or []),
                 )
                 how_up = (
                     f"interval branch-and-bound over the domain (Taylor/mean-value forms, "
