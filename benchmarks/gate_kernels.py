@@ -212,29 +212,33 @@ def sweep_backward(
     h = torch.randn(shape, generator=g, device=device).mul_(1.5).to(dtype)
     gz = torch.randn(shape, generator=g, device=device).to(dtype)
     params = [p.detach() for p in _gate_params(device)]
-    grid = [(512, 4), (1024, 4), (2048, 4), (2048, 8), (4096, 8)] if cuda else [(64, 4), (128, 4)]
-    caps = [1024, 4096, 16384] if cuda else [2, 8]
+    grid = [(256, 4), (512, 4), (1024, 4), (2048, 4), (2048, 8), (4096, 8)] if cuda else [(128, 4)]
+    caps = [1024, 4096, 16384] if cuda else [4]
     rows = []
-    for block, warps in grid:
-        for cap in caps:
+    for strategy in ("tile", "lane"):
+        for block, warps in grid:
+            for cap in caps:
 
-            def fn(block: int = block, cap: int = cap, warps: int = warps) -> Any:
-                return rational_gate_bwd_triton(
-                    gz, h, *params, block=block, max_programs=cap, num_warps=warps
+                def fn(
+                    block: int = block, cap: int = cap, warps: int = warps, strategy: str = strategy
+                ) -> Any:
+                    return rational_gate_bwd_triton(
+                        gz, h, *params, block=block, max_programs=cap, num_warps=warps, strategy=strategy
+                    )
+
+                ms = _bench(fn, cuda)
+                rows.append(
+                    {
+                        "shape": list(shape),
+                        "dtype": str(dtype).removeprefix("torch."),
+                        "strategy": strategy,
+                        "block": block,
+                        "num_warps": warps,
+                        "max_programs": cap,
+                        "ms": ms,
+                        "GBps": 3 * h.numel() * h.element_size() / (ms * 1e-3) / 1e9,
+                    }
                 )
-
-            ms = _bench(fn, cuda)
-            rows.append(
-                {
-                    "shape": list(shape),
-                    "dtype": str(dtype).removeprefix("torch."),
-                    "block": block,
-                    "num_warps": warps,
-                    "max_programs": cap,
-                    "ms": ms,
-                    "GBps": 3 * h.numel() * h.element_size() / (ms * 1e-3) / 1e9,
-                }
-            )
     return rows
 
 
@@ -350,7 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         print(_table(goals, ["goal", "value", "met"]))
     if sweep_rows:
         print()
-        print(_table(sweep_rows, ["shape", "dtype", "block", "num_warps", "max_programs", "ms", "GBps"]))
+        print(
+            _table(
+                sweep_rows, ["shape", "dtype", "strategy", "block", "num_warps", "max_programs", "ms", "GBps"]
+            )
+        )
     errors = [r for r in gate_rows if r.get("error")]
     for r in errors:
         print(f"error in {r['method']} {r['shape']} {r['dtype']}: {r['error']}")

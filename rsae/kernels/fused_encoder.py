@@ -44,6 +44,7 @@ import triton.language as tl
 from torch import Tensor
 
 from rsae.kernels.rational_gate import triton as gate_kernels
+from rsae.kernels.rational_gate.triton import _gate_fwd_math
 
 __all__ = ["FusedEncoderFunction", "fused_encoder", "fused_encoder_fwd"]
 
@@ -98,20 +99,7 @@ def _fused_encoder_kernel(
     h = acc + tl.load(benc_ptr + rn, mask=nmask, other=0.0).to(tl.float32)[None, :]
     c_in = tl.load(c_in_ptr).to(tl.float32)
     c_out = tl.load(c_out_ptr).to(tl.float32)
-    t = h / c_in
-    u = tl.where(t < -1.0, -1.0, tl.where(t > 1.0, 1.0, t))
-    Pv = tl.zeros([BM, BN], dtype=tl.float32) + tl.load(a_ptr + P).to(tl.float32)
-    for i in tl.static_range(1, P + 1):
-        Pv = Pv * u + tl.load(a_ptr + (P - i)).to(tl.float32)
-    Bv = tl.zeros([BM, BN], dtype=tl.float32)
-    if QD > 0:
-        Bv = Bv + tl.load(b_ptr + (QD - 1)).to(tl.float32)
-        for i in tl.static_range(1, QD):
-            Bv = Bv * u + tl.load(b_ptr + (QD - 1 - i)).to(tl.float32)
-        Bv = Bv * u
-    r = Pv / (1.0 + tl.abs(Bv))
-    g = tl.where(t < -1.0, 0.0, tl.where(t > 1.0, r + (t - 1.0), r))
-    z = c_out * tl.where(g <= 0.0, 0.0, g)
+    z = _gate_fwd_math(h, a_ptr, b_ptr, c_in, c_out, P, QD, tl.float32)
 
     out_offs = rm[:, None].to(tl.int64) * N + rn[None, :]
     out_mask = (rm[:, None] < M) & nmask[None, :]

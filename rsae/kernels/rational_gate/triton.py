@@ -67,6 +67,8 @@ BWD_BLOCK = 1024
 #: Cap on backward programs: bounds the partial-sum buffer (``<= 4096 x (p + q + 3)`` floats) and
 #: fixes the reduction tree as a function of ``n`` alone (determinism across runs).
 BWD_MAX_PROGRAMS = 4096
+#: First-stage reduction strategy of the backward ("tile" or "lane"; see the launcher).
+BWD_STRATEGY = "tile"
 _REDUCE_ROWS = 128
 _NUM_WARPS = 4
 
@@ -81,8 +83,79 @@ def interpreter_active() -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# Kernels.  The gate arithmetic is written out in each kernel (not in a shared @triton.jit helper)
-# so that every kernel is one self-contained, fully unrolled function per (p, q).
+# Element-wise gate arithmetic, shared by the kernels here and by the fused encoder's epilogue.
+# Shape-agnostic (1-d tiles here, 2-d tiles in the matmul epilogue); inlined by the compiler.
+# --------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _gate_fwd_math(h, a_ptr, b_ptr, c_in, c_out, P: tl.constexpr, QD: tl.constexpr, CT: tl.constexpr):
+    """``z = C_out max(g(h / C_in), 0)`` in the compute dtype ``CT`` (``h`` already in ``CT``)."""
+    t = h / c_in
+    # where() rather than min/max so that NaN propagates as in torch.clamp.
+    u = tl.where(t < -1.0, -1.0, tl.where(t > 1.0, 1.0, t))
+    # P(u) by Horner, highest coefficient first (the reference's order).
+    Pv = u * 0.0 + tl.load(a_ptr + P).to(CT)
+    for i in tl.static_range(1, P + 1):
+        Pv = Pv * u + tl.load(a_ptr + (P - i)).to(CT)
+    # B(u) = b_1 u + ... + b_q u^q (no constant term); b_ptr[k - 1] holds b_k.
+    Bv = u * 0.0
+    if QD > 0:
+        Bv = Bv + tl.load(b_ptr + (QD - 1)).to(CT)
+        for i in tl.static_range(1, QD):
+            Bv = Bv * u + tl.load(b_ptr + (QD - 1 - i)).to(CT)
+        Bv = Bv * u
+    r = Pv / (1.0 + tl.abs(Bv))
+    # Below -1: 0.  Above 1: u == 1 there, so r is r(1) and g = r(1) + (t - 1).
+    g = tl.where(t < -1.0, 0.0, tl.where(t > 1.0, r + (t - 1.0), r))
+    # Rectify with exact zeros; `g <= 0` keeps a NaN as NaN (torch.clamp_min does too).
+    return c_out * tl.where(g <= 0.0, 0.0, g)
+
+
+@triton.jit
+def _gate_bwd_math(h, gz, a_ptr, b_ptr, c_in, c_out, P: tl.constexpr, QD: tl.constexpr, CT: tl.constexpr):
+    """Per-element pieces of the backward: ``(grad_t, t, u, g_plus, wc, wb)``.
+
+    ``grad_t = dL/dt``; the scalar gradients are sums of ``wc u^k`` (a_k), ``wb u^k`` (b_k),
+    ``grad_t (-t / C_in)`` (C_in) and ``grad_z g_plus`` (C_out), ``g_plus = max(g, 0)``.
+    """
+    t = h / c_in
+    u = tl.where(t < -1.0, -1.0, tl.where(t > 1.0, 1.0, t))
+    # P and P' in one Horner sweep (each coefficient loaded once).
+    Pv = u * 0.0 + tl.load(a_ptr + P).to(CT)
+    dP = u * 0.0
+    for i in tl.static_range(1, P + 1):
+        dP = dP * u + Pv
+        Pv = Pv * u + tl.load(a_ptr + (P - i)).to(CT)
+    # B and B' likewise; the missing constant term is the final "* u".
+    Bv = u * 0.0
+    dB = u * 0.0
+    if QD > 0:
+        Bv = Bv + tl.load(b_ptr + (QD - 1)).to(CT)
+        for i in tl.static_range(1, QD):
+            dB = dB * u + Bv
+            Bv = Bv * u + tl.load(b_ptr + (QD - 1 - i)).to(CT)
+        dB = dB * u + Bv
+        Bv = Bv * u
+    Qv = 1.0 + tl.abs(Bv)
+    r = Pv / Qv
+    below = t < -1.0
+    above = t > 1.0
+    inside = (t >= -1.0) & (t <= 1.0)
+    g = tl.where(below, 0.0, tl.where(above, r + (t - 1.0), r))
+    sB = tl.where(Bv > 0.0, 1.0, tl.where(Bv < 0.0, -1.0, 0.0))  # sign(0) = 0
+    dr = (dP - r * sB * dB) / Qv  # r' without P / Q^2
+    dg_dt = tl.where(inside, dr, tl.where(above, 1.0, 0.0))
+    w = tl.where(g > 0.0, gz * c_out, 0.0)  # dL/dg where the rectifier passes
+    grad_t = w * dg_dt
+    # dg/da_k = u^k / Q and dg/db_k = -r sign(B) u^k / Q (u = 1 above, nothing below).
+    wc = tl.where(below, 0.0, w / Qv)
+    wb = -wc * r * sB
+    return grad_t, t, u, tl.where(g > 0.0, g, 0.0), wc, wb
+
+
+# --------------------------------------------------------------------------------------------------
+# Kernels
 # --------------------------------------------------------------------------------------------------
 
 
@@ -98,25 +171,7 @@ def _rational_gate_fwd_kernel(
     h = tl.load(h_ptr + offs, mask=mask, other=0.0).to(CT)
     c_in = tl.load(c_in_ptr).to(CT)
     c_out = tl.load(c_out_ptr).to(CT)
-    t = h / c_in
-    # where() rather than min/max so that NaN propagates as in torch.clamp.
-    u = tl.where(t < -1.0, -1.0, tl.where(t > 1.0, 1.0, t))
-    # P(u) by Horner, highest coefficient first (the reference's order).
-    Pv = tl.zeros([BLOCK], dtype=CT) + tl.load(a_ptr + P).to(CT)
-    for i in tl.static_range(1, P + 1):
-        Pv = Pv * u + tl.load(a_ptr + (P - i)).to(CT)
-    # B(u) = b_1 u + ... + b_q u^q (no constant term); b_ptr[k - 1] holds b_k.
-    Bv = tl.zeros([BLOCK], dtype=CT)
-    if QD > 0:
-        Bv = Bv + tl.load(b_ptr + (QD - 1)).to(CT)
-        for i in tl.static_range(1, QD):
-            Bv = Bv * u + tl.load(b_ptr + (QD - 1 - i)).to(CT)
-        Bv = Bv * u
-    r = Pv / (1.0 + tl.abs(Bv))
-    # Below -1: 0.  Above 1: u == 1 there, so r is r(1) and g = r(1) + (t - 1).
-    g = tl.where(t < -1.0, 0.0, tl.where(t > 1.0, r + (t - 1.0), r))
-    # Rectify with exact zeros; `g <= 0` keeps a NaN as NaN (torch.clamp_min does too).
-    z = c_out * tl.where(g <= 0.0, 0.0, g)
+    z = _gate_fwd_math(h, a_ptr, b_ptr, c_in, c_out, P, QD, CT)
     tl.store(z_ptr + offs, z.to(z_ptr.dtype.element_ty), mask=mask)
 
 
@@ -126,7 +181,9 @@ def _rational_gate_bwd_kernel(
     P: tl.constexpr, QD: tl.constexpr, NC: tl.constexpr, NC_PAD: tl.constexpr,
     BLOCK: tl.constexpr, CT: tl.constexpr,
 ):  # fmt: skip
-    # Memory traffic: read h and grad_z, write grad_h (3n elements); write one row of NC partials.
+    # Strategy "tile": each tile's p + q + 3 contributions are block-reduced (tl.sum) at once and
+    # added into a register vector.  Memory traffic: read h and grad_z, write grad_h (3n
+    # elements); write one row of NC partials per program.
     pid = tl.program_id(0).to(tl.int64)
     c_in = tl.load(c_in_ptr).to(CT)
     c_out = tl.load(c_out_ptr).to(CT)
@@ -138,50 +195,60 @@ def _rational_gate_bwd_kernel(
         # Masked lanes read h = 0 and grad_z = 0, so every contribution of theirs is exactly 0.
         h = tl.load(h_ptr + offs, mask=mask, other=0.0).to(CT)
         gz = tl.load(gz_ptr + offs, mask=mask, other=0.0).to(CT)
-        t = h / c_in
-        u = tl.where(t < -1.0, -1.0, tl.where(t > 1.0, 1.0, t))
-        # P and P' in one Horner sweep (each coefficient loaded once per tile).
-        Pv = tl.zeros([BLOCK], dtype=CT) + tl.load(a_ptr + P).to(CT)
-        dP = tl.zeros([BLOCK], dtype=CT)
-        for i in tl.static_range(1, P + 1):
-            dP = dP * u + Pv
-            Pv = Pv * u + tl.load(a_ptr + (P - i)).to(CT)
-        # B and B' likewise; the missing constant term is the final "* u".
-        Bv = tl.zeros([BLOCK], dtype=CT)
-        dB = tl.zeros([BLOCK], dtype=CT)
-        if QD > 0:
-            Bv = Bv + tl.load(b_ptr + (QD - 1)).to(CT)
-            for i in tl.static_range(1, QD):
-                dB = dB * u + Bv
-                Bv = Bv * u + tl.load(b_ptr + (QD - 1 - i)).to(CT)
-            dB = dB * u + Bv
-            Bv = Bv * u
-        Qv = 1.0 + tl.abs(Bv)
-        r = Pv / Qv
-        below = t < -1.0
-        above = t > 1.0
-        inside = (t >= -1.0) & (t <= 1.0)
-        g = tl.where(below, 0.0, tl.where(above, r + (t - 1.0), r))
-        sB = tl.where(Bv > 0.0, 1.0, tl.where(Bv < 0.0, -1.0, 0.0))  # sign(0) = 0
-        dr = (dP - r * sB * dB) / Qv
-        dg_dt = tl.where(inside, dr, tl.where(above, 1.0, 0.0))
-        w = tl.where(g > 0.0, gz * c_out, 0.0)  # dL/dg where the rectifier passes
-        grad_t = w * dg_dt
+        grad_t, t, u, g_plus, wc, wb = _gate_bwd_math(h, gz, a_ptr, b_ptr, c_in, c_out, P, QD, CT)
         tl.store(gh_ptr + offs, (grad_t / c_in).to(gh_ptr.dtype.element_ty), mask=mask)
-        # Scalar gradients: dg/da_k = u^k / Q, dg/db_k = -r sign(B) u^k / Q (u = 1 above, 0 below).
-        wc = tl.where(below, 0.0, w / Qv)
-        pw = tl.zeros([BLOCK], dtype=CT) + 1.0
+        pw = u * 0.0 + 1.0
         for k in tl.static_range(P + 1):
             acc += tl.where(cols == k, tl.sum(wc * pw, axis=0), 0.0)
             pw = pw * u
-        wb = -wc * r * sB
         pw = u
         for k in tl.static_range(1, QD + 1):
             acc += tl.where(cols == P + k, tl.sum(wb * pw, axis=0), 0.0)
             pw = pw * u
         acc += tl.where(cols == P + QD + 1, tl.sum(grad_t * (-t / c_in), axis=0), 0.0)
-        acc += tl.where(cols == P + QD + 2, tl.sum(gz * tl.where(g > 0.0, g, 0.0), axis=0), 0.0)
+        acc += tl.where(cols == P + QD + 2, tl.sum(gz * g_plus, axis=0), 0.0)
     tl.store(part_ptr + pid * NC + cols, acc, mask=cols < NC)
+
+
+@triton.jit
+def _rational_gate_bwd_lane_kernel(
+    gz_ptr, h_ptr, gh_ptr, part_ptr, a_ptr, b_ptr, c_in_ptr, c_out_ptr, n, tiles_per_prog,
+    P: tl.constexpr, QD: tl.constexpr, NC: tl.constexpr, PA_PAD: tl.constexpr, PB_PAD: tl.constexpr,
+    BLOCK: tl.constexpr, CT: tl.constexpr,
+):  # fmt: skip
+    # Strategy "lane": contributions are accumulated per lane across all tiles of the program, in
+    # [BLOCK, PA_PAD] / [BLOCK, PB_PAD] / [BLOCK] registers, and block-reduced once at the end.
+    # Powers u^k come from a running product along the coefficient axis (tl.cumprod), O(p + q)
+    # per element.  Same memory traffic as "tile"; fewer cross-warp reductions, more registers.
+    pid = tl.program_id(0).to(tl.int64)
+    c_in = tl.load(c_in_ptr).to(CT)
+    c_out = tl.load(c_out_ptr).to(CT)
+    ka = tl.arange(0, PA_PAD)
+    kb = tl.arange(0, PB_PAD)
+    acc_a = tl.zeros([BLOCK, PA_PAD], dtype=CT)
+    acc_b = tl.zeros([BLOCK, PB_PAD], dtype=CT)
+    acc_ci = tl.zeros([BLOCK], dtype=CT)
+    acc_co = tl.zeros([BLOCK], dtype=CT)
+    for it in range(tiles_per_prog):
+        offs = (pid * tiles_per_prog + it) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        h = tl.load(h_ptr + offs, mask=mask, other=0.0).to(CT)
+        gz = tl.load(gz_ptr + offs, mask=mask, other=0.0).to(CT)
+        grad_t, t, u, g_plus, wc, wb = _gate_bwd_math(h, gz, a_ptr, b_ptr, c_in, c_out, P, QD, CT)
+        tl.store(gh_ptr + offs, (grad_t / c_in).to(gh_ptr.dtype.element_ty), mask=mask)
+        u2a = u[:, None] + tl.zeros([BLOCK, PA_PAD], dtype=CT)
+        acc_a += wc[:, None] * tl.cumprod(tl.where(ka[None, :] == 0, 1.0, u2a), axis=1)  # u^0..u^(PA_PAD-1)
+        if QD > 0:
+            u2b = u[:, None] + tl.zeros([BLOCK, PB_PAD], dtype=CT)
+            acc_b += wb[:, None] * tl.cumprod(u2b, axis=1)  # u^1..u^PB_PAD
+        acc_ci += grad_t * (-t / c_in)
+        acc_co += gz * g_plus
+    row = part_ptr + pid * NC
+    tl.store(row + ka, tl.sum(acc_a, axis=0), mask=ka <= P)
+    if QD > 0:
+        tl.store(row + P + 1 + kb, tl.sum(acc_b, axis=0), mask=kb < QD)
+    tl.store(row + P + QD + 1, tl.sum(acc_ci, axis=0))
+    tl.store(row + P + QD + 2, tl.sum(acc_co, axis=0))
 
 
 @triton.jit
@@ -298,6 +365,7 @@ def rational_gate_bwd_triton(
     block: int | None = None,
     max_programs: int | None = None,
     num_warps: int | None = None,
+    strategy: str | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Backward of the rational gate: one pass over ``(h, grad_z)`` plus a deterministic reduction.
 
@@ -312,6 +380,11 @@ def rational_gate_bwd_triton(
         program; the defaults are :data:`BWD_BLOCK`, :data:`BWD_MAX_PROGRAMS` and 4.  Tests lower
         the first two to exercise multi-tile programs at small sizes; ``benchmarks/gate_kernels.py
         --sweep`` times alternatives on a GPU.
+    strategy : {"tile", "lane"}, optional
+        How the first stage reduces the scalar-gradient contributions (default
+        :data:`BWD_STRATEGY`): ``"tile"`` block-reduces each tile's ``p + q + 3`` sums as it goes;
+        ``"lane"`` accumulates per lane across the program's tiles and reduces once at the end.
+        Both are deterministic; which is faster is for the GPU benchmark to decide.
 
     Returns
     -------
@@ -339,6 +412,9 @@ def rational_gate_bwd_triton(
         raise ValueError(f"`block` must be a power of two >= 16, got {block}")
     if max_programs < 1:
         raise ValueError(f"`max_programs` must be >= 1, got {max_programs}")
+    strategy = BWD_STRATEGY if strategy is None else strategy
+    if strategy not in ("tile", "lane"):
+        raise ValueError(f"`strategy` must be 'tile' or 'lane', got {strategy!r}")
     num_warps = _NUM_WARPS if num_warps is None else int(num_warps)
     if num_warps not in (1, 2, 4, 8, 16, 32):
         raise ValueError(f"`num_warps` must be a power of two in [1, 32], got {num_warps}")
@@ -355,10 +431,16 @@ def rational_gate_bwd_triton(
         n_progs, tiles_per_prog = _bwd_grid(n, block, max_programs)
         partials = torch.empty((n_progs, nc), dtype=ct, device=h.device)
         nc_pad = triton.next_power_of_2(nc)
-        _rational_gate_bwd_kernel[(n_progs,)](
-            gzc, hc, grad_h, partials, a_, b_, ci, co, n, tiles_per_prog,
-            P=p, QD=q, NC=nc, NC_PAD=nc_pad, BLOCK=block, CT=_tl_dtype(ct), num_warps=num_warps,
-        )  # fmt: skip
+        common = (gzc, hc, grad_h, partials, a_, b_, ci, co, n, tiles_per_prog)
+        if strategy == "tile":
+            _rational_gate_bwd_kernel[(n_progs,)](
+                *common, P=p, QD=q, NC=nc, NC_PAD=nc_pad, BLOCK=block, CT=_tl_dtype(ct), num_warps=num_warps
+            )
+        else:
+            _rational_gate_bwd_lane_kernel[(n_progs,)](
+                *common, P=p, QD=q, NC=nc, PA_PAD=triton.next_power_of_2(p + 1),
+                PB_PAD=triton.next_power_of_2(max(q, 1)), BLOCK=block, CT=_tl_dtype(ct), num_warps=num_warps,
+            )  # fmt: skip
         _reduce_partials_kernel[(1,)](
             partials, sums, n_progs, NC=nc, NC_PAD=nc_pad, ROWS=_REDUCE_ROWS, num_warps=_NUM_WARPS
         )

@@ -51,6 +51,7 @@ kernels = pytest.mark.skipif(
 RTOL = 1e-5
 ATOL = 1e-5
 DEGREES = [(3, 2), (9, 8), (5, 0)]
+STRATEGIES = ["tile", "lane"]  # the backward's two first-stage reductions
 
 
 def _coeffs(p: int, q: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -155,7 +156,8 @@ def test_bfloat16_storage(p: int, q: int) -> None:
         torch.testing.assert_close(g.double().cpu(), r, rtol=RTOL, atol=atol)
 
 
-def test_float64_storage_is_float64_arithmetic() -> None:
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_float64_storage_is_float64_arithmetic(strategy: str) -> None:
     if not RUNNABLE:
         pytest.skip("kernels not runnable in this process")
     a, b, c_in, c_out = _coeffs(9, 8, seed=31)
@@ -165,7 +167,7 @@ def test_float64_storage_is_float64_arithmetic() -> None:
     assert z.dtype == torch.float64
     torch.testing.assert_close(z.cpu(), naive_rational_gate_fwd(h, a, b, c_in, c_out), rtol=1e-13, atol=1e-13)
     gz = torch.randn(h.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    grads = K.rational_gate_bwd_triton(gz.to(DEVICE), *args)
+    grads = K.rational_gate_bwd_triton(gz.to(DEVICE), *args, strategy=strategy)
     refs = naive_rational_gate_bwd(gz, h, a, b, c_in, c_out)
     for g, r in zip(grads, refs):
         assert g.dtype == torch.float64
@@ -178,14 +180,15 @@ def test_float64_storage_is_float64_arithmetic() -> None:
 
 
 @kernels
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("p,q", DEGREES)
 @pytest.mark.parametrize("n", [1, 17, 4097])
-def test_backward_matches_float64_reference(p: int, q: int, n: int) -> None:
+def test_backward_matches_float64_reference(p: int, q: int, n: int, strategy: str) -> None:
     a, b, c_in, c_out = _coeffs(p, q, seed=2000 + 10 * p + q)
     h = _inputs(n, seed=n + 1)
     gz = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     refs = naive_rational_gate_bwd(gz, h, a, b, c_in, c_out)
-    grads = K.rational_gate_bwd_triton(*_to(torch.float32, gz, h, a, b, c_in, c_out))
+    grads = K.rational_gate_bwd_triton(*_to(torch.float32, gz, h, a, b, c_in, c_out), strategy=strategy)
     names = ("grad_h", "grad_a", "grad_b", "grad_c_in", "grad_c_out")
     for name, g, r in zip(names, grads, refs):
         assert g.shape == r.shape, name
@@ -213,15 +216,18 @@ def test_backward_matches_autograd_of_reference() -> None:
 
 
 @kernels
-def test_multi_tile_programs_and_bit_identical_gradients() -> None:
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_multi_tile_programs_and_bit_identical_gradients(strategy: str) -> None:
     """Several tiles per program (small ``block``/``max_programs``) and two runs bit-for-bit equal."""
     a, b, c_in, c_out = _coeffs(9, 8, seed=51)
     h = _inputs(4097, seed=10)
     gz = torch.randn(4097, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
     args = _to(torch.float32, gz, h, a, b, c_in, c_out)
-    first = K.rational_gate_bwd_triton(*args, block=64, max_programs=5)  # 65 tiles, 13 per program
-    second = K.rational_gate_bwd_triton(*args, block=64, max_programs=5)
-    default = K.rational_gate_bwd_triton(*args)
+    first = K.rational_gate_bwd_triton(
+        *args, block=64, max_programs=5, strategy=strategy
+    )  # 65 tiles, 13/program
+    second = K.rational_gate_bwd_triton(*args, block=64, max_programs=5, strategy=strategy)
+    default = K.rational_gate_bwd_triton(*args, strategy=strategy)
     for x, y, d, r in zip(first, second, default, naive_rational_gate_bwd(gz, h, a, b, c_in, c_out)):
         assert torch.equal(x, y)
         torch.testing.assert_close(x.double().cpu(), r, rtol=RTOL, atol=_scalar_atol(4097, gz, c_out))
@@ -287,6 +293,8 @@ def test_bad_arguments_raise() -> None:
         K.rational_gate_fwd_triton(h.to(torch.int32), a, b, c_in, c_out)
     with pytest.raises(ValueError, match="`grad_z`"):
         K.rational_gate_bwd_triton(h[:5], h, a, b, c_in, c_out)
+    with pytest.raises(ValueError, match="`strategy`"):
+        K.rational_gate_bwd_triton(h, h, a, b, c_in, c_out, strategy="atomic")
     with pytest.raises(ValueError, match="MAX_DEGREE"):
         K.rational_gate_fwd_triton(h, torch.zeros(K.MAX_DEGREE + 2, device=DEVICE), b, c_in, c_out)
 
