@@ -447,6 +447,11 @@ def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,
     if not res.converged:
         if reason == "converged":
             reason = "iteration_limit"
+        if reason == "precision":
+            raise PrecisionError(
+                f"minimax {tgt.name} type ({m}, {n}) on {domain}: the levelled error is too small "
+                f"for the working precision the engine may use at dps = {dps}; raise dps",
+                best=res)
         raise ConvergenceError(
             f"minimax {tgt.name} type ({m}, {n}) on {domain}: no convergence ({reason}) after "
             f"{res.iterations} iterations; best max error {mpmath.nstr(res.error, 6)}",

@@ -715,7 +715,9 @@ def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
         total_it += att.iterations
         if att.best is not None and (chosen is None or att.converged or att.best[0] < chosen.best[0]):
             chosen, origin = att, where
-        if att.converged:
+        if att.converged or att.reason != "singular":
+            # Only a breakdown of the linear algebra calls for another start; an iteration
+            # limit or a precision failure would recur from any start.
             break
     if chosen is None or chosen.best is None:
         raise ConvergenceError(

@@ -234,13 +234,14 @@ def test_gate_fits_with_exclusion_gap_converge(kind, theta, delta):
     _assert_equioscillates(res, 1e-15)
 
 
-def test_grid_fit_relu_4001_points():
-    grid = minimax("relu", 9, 8, Domain.grid_on(4001), dps=30, certify=False)
+@pytest.mark.parametrize("m,n", [(5, 4), pytest.param(9, 8, marks=pytest.mark.slow)])
+def test_grid_fit_relu_4001_points(m, n):
+    grid = minimax("relu", m, n, Domain.grid_on(4001), dps=30, certify=False)
     assert grid.converged
     _assert_equioscillates(grid, 1e-15)
     assert all(mpmath.mpf(x) * 2000 == int(mpmath.mpf(x) * 2000) for x in grid.alternation_points)
     # The grid is a subset of [-1, 1]: its best error is at most the interval's, and close to it.
-    cont = minimax("relu", 9, 8, dps=20, certify=False)
+    cont = minimax("relu", m, n, dps=20, certify=False)
     assert grid.error <= cont.error
     assert grid.error > cont.error * 0.9
 
@@ -304,11 +305,11 @@ def test_iteration_limit_raises_with_best():
 
 
 def test_precision_error_when_dps_cannot_resolve_the_error():
-    # E_{8,8}(exp) on [-1, 1] is about 3.3e-24: below 10^-20.
+    # E_{6,6}(exp) on [-1, 1] is about 4.2e-17: below 10^-15.
     with pytest.raises(PrecisionError) as exc:
-        minimax("exp", 8, 8, dps=20, certify=False)
+        minimax("exp", 6, 6, dps=15, certify=False)
     assert exc.value.reason == "precision"
-    assert exc.value.best is not None and exc.value.best.error < 1e-20
+    assert exc.value.best is not None and exc.value.best.error < 1e-15
 
 
 @pytest.mark.parametrize("kwargs,match", [
