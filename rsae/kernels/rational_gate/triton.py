@@ -18,20 +18,24 @@ Kernels
 -------
 ``_rational_gate_fwd_kernel``
     one tile of ``BLOCK`` elements per program; reads ``h``, writes ``z`` (2 tensors moved).
-``_rational_gate_bwd_kernel``
+``_rational_gate_bwd_kernel`` (strategy ``"tile"``) and ``_rational_gate_bwd_lane_kernel`` (``"lane"``)
     each program walks ``tiles_per_prog`` consecutive tiles, reads ``h`` and ``grad_z``, writes
     ``grad_h`` (3 tensors moved) and accumulates the ``p + q + 3`` scalar-gradient sums of its
-    tiles in registers; it writes them once, as one row of a ``[n_programs, p + q + 3]`` buffer
-    (columns ``a_0..a_p, b_1..b_q, C_in, C_out``).
+    tiles in registers (block-reduced per tile, or per lane and reduced once at the end); it writes
+    them once, as one row of a ``[n_programs, p + q + 3]`` buffer (columns ``a_0..a_p, b_1..b_q,
+    C_in, C_out``).
 ``_reduce_partials_kernel``
     one program sums that buffer over its rows in a fixed order.  There are no atomics anywhere and
     the grid depends only on ``n``, so identical inputs give bit-identical gradients.
 
-Degrees ``p`` and ``q`` are ``tl.constexpr``: every (p, q) compiles its own specialised kernel
-with the Horner loops fully unrolled.  Storage may be float16, bfloat16, float32 or float64;
-arithmetic is float32 inside (float64 for float64 storage) and results are cast back on store,
-so a bf16 ``t^9`` never underflows.  ``C_in`` and ``C_out`` are read from device memory by the
-kernels, so no launcher synchronises with the host (no ``.item()``).
+The element-wise arithmetic lives in two shape-agnostic ``@triton.jit`` helpers,
+``_gate_fwd_math`` and ``_gate_bwd_math``, inlined into every kernel (and into the fused
+encoder's epilogue), so the formulas exist once.  Degrees ``p`` and ``q`` are ``tl.constexpr``:
+every (p, q) compiles its own specialised kernel with the Horner loops fully unrolled.  Storage
+may be float16, bfloat16, float32 or float64; arithmetic is float32 inside (float64 for float64
+storage) and results are cast back on store, so a bf16 ``t^9`` never underflows.  ``C_in`` and
+``C_out`` are read from device memory by the kernels, so no launcher synchronises with the host
+(no ``.item()``).
 
 On CPU tensors the kernels run only under Triton's interpreter, which must be switched on with
 ``TRITON_INTERPRET=1`` *before* ``triton`` is first imported (Triton decides at decoration time);
