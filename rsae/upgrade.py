@@ -97,9 +97,10 @@ class GateFit:
     remez_error: float  # minimax error of P/Q on its domain (ratapprox)
     safe_pade_exact: bool
     safe_pade_max_deviation: float
+    error_safe_pade: float  # max |r - gate| on the fitted points, safe-Padé form of the Remez fit
     shift: float  # amount subtracted from a_0 for exact zeros
-    error_before_shift: float  # max |r - gate| on the fitted grid, safe-Padé form
-    error_after_shift: float
+    error_before_shift: float  # max |max(r, 0) - gate| on the fitted points, before the shift
+    error_after_shift: float  # ... after it: the uniform error of the gate actually used
     seconds: float
     method: str = "remez"
     notes: list[str] = field(default_factory=list)
@@ -157,6 +158,7 @@ def fit_normalised_gate(
     grid_n: int = 4001,
     dps: int | None = None,
     cache_dir: str | os.PathLike | None = None,
+    refit_rectified: bool = True,
 ) -> GateFit:
     """Remez fit of the normalised teacher gate, converted to safe-Padé form and shifted.
 
@@ -171,6 +173,8 @@ def fit_normalised_gate(
         Rational type; default :data:`DEFAULT_TYPES`.
     grid_n : int
         Points of the grid on ``[-1, 1]`` (the paper: 4001).
+    refit_rectified : bool
+        Polish the safe-Padé coefficients for the *rectified* gate before the shift (below).
     cache_dir : path, optional
         Directory of JSON fits keyed by all the arguments (a (9, 8) Remez on the gapped grid takes
         about a minute; a re-run reads it back).  ``None``: no cache.
@@ -182,8 +186,20 @@ def fit_normalised_gate(
     Notes
     -----
     Target ``relu`` (ReLU) or ``jumprelu:kappa`` on ``Domain.grid_on(grid_n)``, minus
-    ``(kappa - delta, kappa + delta)`` for the jump.  If the Remez exchange does not converge,
-    its best iterate (``ConvergenceError.best``) is used and ``method`` says so.
+    ``(kappa - delta, kappa + delta)`` for the jump.
+
+    Why the one-sided refit: the gate uses ``max(r, 0)``, so on the zero region only ``r > 0``
+    is an error, while the minimax ``r`` oscillates by ``+-E`` there.  Shifting ``a_0`` down by
+    ``max P`` moves ``r`` by ``max P / Q(t)``, which is harmless when ``Q`` is nearly constant
+    (ReLU (3, 2)) but large near ``t = 0`` (where ``Q = 1``) when ``Q`` is large elsewhere, as
+    for the (9, 8) jump fits.  So we first minimise
+    ``sum_{t: f > 0} (r - f)^2 + w sum_{t: f = 0} max(r, 0)^2`` (w = 100, Levenberg-Marquardt from
+    the Remez coefficients), which drives ``r`` below 0 on the zero region at little cost above,
+    and then apply the exact shift, which is now small.  Every stage's error is recorded.  The refit
+    uses the full grid: the left half ``(kappa - delta, kappa]`` of the excluded neighbourhood is
+    zero region (exact sparsity needs ``r <= 0`` up to the threshold), the right half is free.
+    If the Remez exchange does not converge, its best iterate (``ConvergenceError.best``) is used
+    and ``method`` says so.
     """
 
     import ratapprox
@@ -198,7 +214,7 @@ def fit_normalised_gate(
     if family != "relu" and not 0 < kappa < 1 - delta:
         raise ValueError(f"`kappa` must lie in (0, 1 - delta) for {family}, got {kappa}")
     m, n = type or DEFAULT_TYPES[family]
-    key = f"{family}_k{kappa!r}_d{delta!r}_t{m}-{n}_g{int(grid_n)}_dps{dps}.json"
+    key = f"{family}_k{kappa!r}_d{delta!r}_t{m}-{n}_g{int(grid_n)}_dps{dps}_r{int(refit_rectified)}.json"
     if cache_dir is not None and (Path(cache_dir) / key).is_file():
         d = json.loads((Path(cache_dir) / key).read_text())
         d["type"] = tuple(d["type"])
@@ -225,16 +241,22 @@ def fit_normalised_gate(
         method = "remez-best-iterate"
         notes.append(f"Remez stopped early: {exc}")
     pts = domain.points_float()
-    a, b, sp_exact, sp_dev = _safe_pade(num, den, domain, target, pts)
+    a, b, sp_exact, sp_dev, how = _safe_pade(num, den, domain, target, pts)
+    notes.append(f"safe-Padé conversion: {how}")
     gate = normalised_teacher_gate(pts, kappa)
-    err_before = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
+    err_safe = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
+    if refit_rectified:
+        full = np.linspace(-1.0, 1.0, int(grid_n))
+        a, b = _rectified_refit(a, b, full, kappa, delta if family != "relu" else 0.0)
+        notes.append("one-sided least-squares refit of max(r, 0) on the grid before the shift")
+    err_before = float(np.max(np.abs(np.maximum(_r_np(a, b, pts), 0.0) - gate)))
     shift = enforce_zero_region(a, -1.0, kappa)
-    err_after = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
+    err_after = float(np.max(np.abs(np.maximum(_r_np(a, b, pts), 0.0) - gate)))
     fit = GateFit(
         family=family, kappa=float(kappa), delta=float(delta) if family != "relu" else 0.0,
         type=(m, n), grid_n=int(grid_n), a=a.tolist(), b=b.tolist(), remez_error=err,
         safe_pade_exact=sp_exact, safe_pade_max_deviation=sp_dev,
-        shift=shift, error_before_shift=err_before, error_after_shift=err_after,
+        error_safe_pade=err_safe, shift=shift, error_before_shift=err_before, error_after_shift=err_after,
         seconds=time.perf_counter() - t0, method=method, notes=notes,
     )
     if cache_dir is not None:
@@ -252,12 +274,15 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def _safe_pade(
     num: Any, den: Any, domain: Any, target: str, pts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, bool, float]:
-    """``P/Q -> P / (1 + |B|)`` via :func:`ratapprox.pade.to_safe_pade` when available.
+) -> tuple[np.ndarray, np.ndarray, bool, float, str]:
+    """``P/Q -> P / (1 + |B|)``; returns ``(a, b, exact, max_deviation, how)``.
 
-    Without it (``ratapprox.pade`` not installed) the direct reading ``a = num``, ``b = den[1:]``
-    is used; it is exact iff ``B(t) >= 0`` on the domain, and the measured deviation
-    ``max |P/(1+|B|) - P/(1+B)|`` over the domain's points is reported either way.
+    Uses :func:`ratapprox.pade.to_safe_pade` when it is available.  Otherwise: with ``Q(0) = 1``,
+    ``P / Q`` *is* a safe-Padé rational (``B = Q - 1``) iff ``Q(t) >= 1`` on the domain, i.e.
+    ``B >= 0`` there.  If not, no exact conversion exists (``1 + |B| >= 1 = Q(0)`` forces ``t = 0``
+    to be the minimum of the denominator), and we refit the safe form by least squares on the
+    domain's points from the Remez coefficients (Levenberg-Marquardt, scipy); ``max_deviation`` is
+    then the uniform distance between the refit and the Remez rational on those points.
     """
     try:
         from ratapprox.pade import to_safe_pade
@@ -265,16 +290,52 @@ def _safe_pade(
         to_safe_pade = None
     if to_safe_pade is not None:
         sp = to_safe_pade(num, den, domain, target=target)
-        return (np.array([float(v) for v in sp.a]), np.array([float(v) for v in sp.b]), bool(sp.exact),
-                float(sp.max_deviation))
-    a = np.array([float(v) for v in num])
+        a, b = np.array([float(v) for v in sp.a]), np.array([float(v) for v in sp.b])
+        return a, b, bool(sp.exact), float(sp.max_deviation), "ratapprox.pade.to_safe_pade"
     den_f = np.array([float(v) for v in den])
+    a = np.array([float(v) for v in num]) / den_f[0]
     b = den_f[1:] / den_f[0]
-    a = a / den_f[0]
     Q = np.polynomial.polynomial.polyval(pts, np.concatenate([[1.0], b]))
-    dev = float(np.max(np.abs(_r_np(a, b, pts) - _P_np(a, pts) / Q)))
-    B = Q - 1.0
-    return a, b, bool(np.all(B >= 0)), dev
+    r_remez = _P_np(a, pts) / Q
+    if np.all(Q - 1.0 >= 0):
+        return a, b, True, float(np.max(np.abs(_r_np(a, b, pts) - r_remez))), "direct (B >= 0)"
+    from scipy.optimize import least_squares
+
+    from ratapprox import get_target
+
+    f = get_target(target)(pts)
+    p1 = len(a)
+
+    def resid(v: np.ndarray) -> np.ndarray:
+        return _r_np(v[:p1], v[p1:], pts) - f
+
+    sol = least_squares(resid, np.concatenate([a, b]), method="lm", max_nfev=2000)
+    a2, b2 = sol.x[:p1], sol.x[p1:]
+    return a2, b2, False, float(np.max(np.abs(_r_np(a2, b2, pts) - r_remez))), "least-squares refit"
+
+
+def _rectified_refit(
+    a: np.ndarray, b: np.ndarray, pts: np.ndarray, kappa: float, delta: float, weight: float = 100.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares for ``max(r, 0)``: ``r = t`` on ``t >= kappa + delta``, ``r <= 0`` on ``t <= kappa``."""
+    from scipy.optimize import least_squares
+
+    p1 = len(a)
+    on = pts >= kappa + delta if delta > 0 else pts > kappa
+    off = pts <= kappa
+    sw = np.sqrt(weight)  # rebound below; resid reads the current value
+
+    def resid(v: np.ndarray) -> np.ndarray:
+        r = _r_np(v[:p1], v[p1:], pts)
+        return np.where(on, r - pts, np.where(off, sw * np.maximum(r, 0.0), 0.0))
+
+    v = np.concatenate([a, b])
+    # Raise the weight of violations in stages (warm starts): the final exact shift of a_0 is then
+    # tiny even where Q is large near the threshold.
+    for w in (weight, weight * 1e2, weight * 1e4):
+        sw = np.sqrt(w)
+        v = least_squares(resid, v, method="trf", max_nfev=300).x
+    return v[:p1].copy(), v[p1:].copy()
 
 
 # --------------------------------------------------------------------------- step 3
