@@ -117,6 +117,7 @@ def bench_gate(
         methods["compile"] = rational(torch.compile(naive_rational_gate, dynamic=False))
     methods["triton"] = rational(ops.rational_gate)
 
+    check = _check_against_eager(h, gz, params, ops.rational_gate, naive_rational_gate)
     rows = []
     bytes_moved = 5 * n * h.element_size()
     floor_ms = bytes_moved / bandwidth * 1e3
@@ -153,7 +154,40 @@ def bench_gate(
     relu_ms = next(r["ms"] for r in rows if r["method"] == "relu")
     for r in rows:
         r["x_relu"] = r["ms"] / relu_ms
+        if r["method"] == "triton":
+            r.update(check)
     return rows
+
+
+def _check_against_eager(
+    h: torch.Tensor,
+    gz: torch.Tensor,
+    params: list[torch.Tensor],
+    kernel: Callable[..., Any],
+    reference: Callable[..., Any],
+) -> dict[str, float]:
+    """Largest relative deviations of the kernel from the eager reference at the benchmark size.
+
+    ``z`` and ``grad_h``: max |kernel - eager| / max |eager|; each scalar gradient: |kernel - eager| /
+    |eager| (the eager one sums in float32 too, so both carry rounding of order sqrt(n) ulps).
+    """
+    outs = []
+    for fn in (kernel, reference):
+        z = fn(h, *params)
+        grads = torch.autograd.grad(z, [h, *params], gz)
+        outs.append((z.detach().float(), [g.float() for g in grads]))
+        del z
+    (zk, gk), (ze, ge) = outs
+    rel = {
+        "err_z": float((zk - ze).abs().max() / ze.abs().max().clamp_min(1e-30)),
+        "err_grad_h": float((gk[0] - ge[0]).abs().max() / ge[0].abs().max().clamp_min(1e-30)),
+    }
+    scal = torch.cat([g.reshape(-1) for g in gk[1:]]), torch.cat([g.reshape(-1) for g in ge[1:]])
+    rel["err_scalar_grads"] = float(((scal[0] - scal[1]).abs() / scal[1].abs().clamp_min(1e-30)).max())
+    rel["same_zeros"] = float(
+        (zk == 0).eq(ze == 0).float().mean()
+    )  # fraction of elements with equal zero status
+    return rel
 
 
 def bench_encoder(
@@ -347,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"copy bandwidth: {bandwidth / 1e9:.1f} GB/s\n")
     print(_table(gate_rows, ["shape", "dtype", "method", "ms", "GBps", "x_relu"]))
+    checks = [r for r in gate_rows if r["method"] == "triton"]
+    print("\ntriton vs eager torch (relative deviations at the benchmark size):")
+    print(_table(checks, ["shape", "dtype", "err_z", "err_grad_h", "err_scalar_grads", "same_zeros"]))
     print()
     print(_table(enc_rows, ["dims", "dtype", "phase", "method", "ms", "x_matmul"]))
     if goals:

@@ -470,4 +470,6 @@ def test_benchmark_quick_smoke_run(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert {r["method"] for r in doc["gate"]} == {"relu", "eager", "triton", "floor"}
     assert all(r["error"] is None and r["ms"] > 0 for r in doc["gate"])
+    (check,) = [r for r in doc["gate"] if r["method"] == "triton"]
+    assert check["err_z"] < 1e-5 and check["err_grad_h"] < 1e-5 and check["same_zeros"] == 1.0
     assert {(r["phase"], r["method"]) for r in doc["encoder"]} >= {("fwd", "fused"), ("fwd+bwd", "fused")}
