@@ -556,13 +556,21 @@ def _start_reference(prob: _Problem, m: int, n: int
     F = prob.f(x)
     om = prob.omega(x)
     pieces = [x] if prob.points is not None else [x[(x >= a) & (x <= b)] for a, b in prob.intervals]
+    # the best-levelled pole-free iterate seen with m + n + 2 alternations (a fallback when the
+    # Lawson iteration never levels within START_SPREAD)
+    seen: dict[str, Any] = {}
+
     def enough(r: BarycentricRational) -> bool:
         # enough alternations, and levelled within a factor START_SPREAD (a poor start reference
         # can lead the exchange into a local solution with a pole in the domain)
         xc, ec, emax = _alternating_extrema(prob, r, x)
         if xc.size < N2:
             return False
-        return float(np.min(np.abs(_trim(xc, ec, N2)[1]))) >= emax / START_SPREAD
+        ref, eref = _trim(xc, ec, N2)
+        spread = float(np.min(np.abs(eref))) / emax
+        if spread > seen.get("spread", -1.0):
+            seen.update(spread=spread, ref=ref, bracket=(float(np.min(np.abs(eref))), emax), r=r, e=emax)
+        return spread >= 1 / START_SPREAD
 
     for support, iters in ((None, 100), ("spread", 60)):
         zs = None if support is None else _spread(prob, max(m, n) + 1)
@@ -574,12 +582,13 @@ def _start_reference(prob: _Problem, m: int, n: int
                                stop=enough)
         except (InvalidInputError, np.linalg.LinAlgError, ValueError):
             continue
-        if sum(r0.denominator_sign_changes(p) for p in pieces if p.size > 1):
-            continue
-        xc, ec, emax = _alternating_extrema(prob, r0, x)
-        if xc.size >= N2:
-            ref, eref = _trim(xc, ec, N2)
-            return ref, (float(np.min(np.abs(eref))), emax), r0, emax
+        if not sum(r0.denominator_sign_changes(p) for p in pieces if p.size > 1):
+            xc, ec, emax = _alternating_extrema(prob, r0, x)
+            if xc.size >= N2:
+                ref, eref = _trim(xc, ec, N2)
+                return ref, (float(np.min(np.abs(eref))), emax), r0, emax
+        if "ref" in seen:
+            return seen["ref"], seen["bracket"], seen["r"], seen["e"]
     return _spread(prob, N2), None, None, math.inf
 
 
@@ -594,7 +603,7 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
     best: dict[str, Any] | None = None
     last: dict[str, Any] | None = None
     check = sample
-    short = floor_hits = poles_run = 0
+    short = floor_hits = poles_run = since_best = 0
     reason, converged, defect = "iteration_limit", False, 0
     it = 0
     for it in range(1, max_iter + 1):
@@ -637,6 +646,15 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
             if floor_hits >= 3 or not improved:
                 converged, reason = True, "converged"
                 break
+        since_best = 0 if improved else since_best + 1
+        if (best is not None and since_best >= STAGNATION_STEPS
+                and best["max_error"] - best["levelled_error"] <= STAGNATION_RTOL * best["levelled_error"]):
+            # No progress for several steps with the de la Vallee Poussin gap already small:
+            # the float64 accuracy of this problem is reached (the gap stays in the history and
+            # in the result's [levelled_error, max_error]).
+            converged, reason = True, "converged"
+            history[-1]["stagnated"] = True
+            break
         poles_run = poles_run + 1 if changes > 0 else 0
         if poles_run >= POLE_STALL:
             # no pole-free trial function for many steps: this start will not get there
@@ -665,8 +683,6 @@ def _iterate(prob: _Problem, m: int, n: int, ref: np.ndarray, max_iter: int, tol
             f"the Remez exchange could not form a trial function of type {(m, n)} on this domain"
         )
     out = dict(out)
-    if converged and out is not last:
-        out = dict(last)  # type: ignore[arg-type]
     if best is None and reason not in ("defect", "precision"):
         reason = "singular"
     out.update(iterations=it, history=history, converged=converged, reason=reason, defect=defect)
@@ -786,6 +802,10 @@ def _extend_reference(prob: _Problem, ref: np.ndarray, k: int) -> np.ndarray:
 DC_MAX_DEGREE = 24
 DC_SAMPLE = 500
 DC_MAX_ITER = 40
+#: Stagnation: no smaller max error for this many steps while (max|e| - |h|) <= rtol |h|
+#: means the float64 accuracy of the problem is reached.
+STAGNATION_STEPS = 6
+STAGNATION_RTOL = 1e-2
 #: Consecutive trial functions with a pole in the domain after which a start is abandoned.
 POLE_STALL = 12
 #: How many degree steps the continuation start may go down (each one a cheap low-degree solve).
@@ -960,6 +980,34 @@ def _parity_kind(tgt: Target, dom: Domain, m: int, n: int, weight: Any) -> str |
     return None
 
 
+def _relu_from_abs(m: int, n: int, dom: Domain, max_iter: int, tol: float) -> ExchangeRun:
+    r"""ReLU at type (m, n), m >= n + 1, on a symmetric domain, from |x| at type (m, n).
+
+    :math:`\mathrm{relu}(x) = (x + |x|)/2`, and :math:`s \mapsto (x + s)/2` maps
+    :math:`R_{m,n}` onto itself when :math:`m \ge n + 1` (:math:`(x q + p)/q` keeps the type),
+    so the best approximations correspond, :math:`r^* = (x + s^*)/2`, with half the error and the
+    same alternation points.  |x| is even, so ``s*`` comes from the parity-reduced problem; this
+    is what keeps the SAE gate types (3, 2), ..., (9, 8) and higher cheap and robust.  In
+    barycentric form the support points and weights stay and the values become
+    :math:`(z_j + f_j)/2`, exact because the weights of the even form sum to zero in pairs
+    (:math:`\sum_j w_j z_j/(x - z_j) = x \sum_j w_j/(x - z_j) - \sum_j w_j`).
+    """
+    run = remez_float("abs", m, n, dom, max_iter=max_iter, tol=tol, use_parity=True)
+    s = run.rational
+    z, f, w = s.support_points, s.values, s.weights
+    r = BarycentricRational(z, (z + f) / 2, w, type=(m, n))
+    for hrow in run.history:
+        hrow["reduction"] = "relu = (x + |x|)/2"
+        for key in ("levelled_error", "max_error"):
+            if key in hrow:
+                hrow[key] = hrow[key] / 2
+    return ExchangeRun(
+        rational=r, levelled_error=run.levelled_error / 2, max_error=run.max_error / 2,
+        reference=list(run.reference), iterations=run.iterations, history=run.history,
+        converged=run.converged, defect=run.defect, reason=run.reason, dps=None,
+    )
+
+
 # --------------------------------------------------------------------------- public
 def remez_float(
     target: str | Target | Callable[[Any], Any],
@@ -995,7 +1043,9 @@ def remez_float(
         Stop when :math:`\max|e| - |h| \le \mathrm{tol}\,|h|` (default ``1e-10``), or when the
         gap is below the float64 noise floor ``256 eps max|w f|``.
     use_parity : bool
-        Exploit an even target on a symmetric interval domain (default True).
+        Exploit symmetry on a symmetric interval domain (default True): an even target, an odd
+        one with ``m`` odd and ``n`` even on a domain without 0, and ReLU with ``m >= n + 1``
+        through ``relu = (x + |x|)/2`` (module docstring).
 
     Returns
     -------
@@ -1034,6 +1084,9 @@ def remez_float(
         raise InvalidInputError(f"`domain` must be a ratapprox Domain, got {type(dom).__name__}")
     N2 = m + n + 2
 
+    if (use_parity and tgt.name == "relu" and m >= n + 1 and weight is None
+            and not dom.is_discrete and _symmetric(dom)):
+        return _relu_from_abs(m, n, dom, int(max_iter), tol)
     kind = _parity_kind(tgt, dom, m, n, weight) if use_parity else None
     if kind is not None:
         mp_, np_ = (m // 2, n // 2) if kind == "even" else ((m - 1) // 2, n // 2)
