@@ -21,6 +21,8 @@ What is timed (seconds, ``torch.cuda.synchronize`` at each boundary):
      arithmetic stay float32 (the Triton gate computes in fp32 from bf16 storage);
    * fused Adam; the L0 controller's state, and the metrics, kept in device tensors and read once
      at the end -- no ``.item()`` or other host sync inside the loop;
+   * optionally (``--fused-encoder``) the encoder as one Triton kernel (matmul + b_enc + gate
+     epilogue, :mod:`rsae.kernels.fused_encoder`) instead of cuBLAS + the gate kernel;
    * optionally (``--cuda-graphs``) the whole step -- forward, backward, clipping, Adam, controller
      -- captured once and replayed (Adam ``capturable=True``, rate in a device tensor).
 
@@ -148,10 +150,13 @@ class _Step:
         lr: float,
         lam0: float,
         target_l0: float,
+        fused_encoder: bool = False,
     ) -> None:
         from rsae.finetune import FinetuneConfig
 
-        self.sae, self.device = sae, device
+        self.sae, self.device, self.fused_encoder = sae, device, fused_encoder
+        if fused_encoder and sae.cfg.normalize_activations not in ("none", "expected_average_only_in"):
+            raise ValueError("--fused-encoder needs an SAE without runtime input normalisation")
         self.cfg = FinetuneConfig(lr=lr)  # gains, clip, schedule shape: the pipeline's defaults
         self.autocast = precision == "bf16" and device.type == "cuda"
         fused = device.type == "cuda"
@@ -182,11 +187,20 @@ class _Step:
             else:
                 g["lr"] = g["base_lr"] * mult
 
+    def _fused_encode(self, x: Tensor) -> Tensor:
+        """``rsae.kernels.fused_encoder``: matmul + b_enc + gate in one kernel (bf16 under autocast)."""
+        from rsae.kernels.fused_encoder import fused_encoder
+
+        sae, gate = self.sae, self.sae.gate
+        xin = x - sae.b_dec if sae.cfg.apply_b_dec_to_input else x
+        dt = torch.bfloat16 if self.autocast else xin.dtype
+        return fused_encoder(xin.to(dt), sae.W_enc.to(dt), sae.b_enc, gate.a, gate.b, gate.c_in, gate.c_out)
+
     def __call__(self, x: Tensor) -> None:
         c = self.cfg
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
         with ctx:
-            z = self.sae.encode(x)
+            z = self._fused_encode(x) if self.fused_encoder else self.sae.encode(x)
             x_hat = self.sae.decode(z)
         lam = torch.exp(self.log_lam + c.controller_kp * self.err)
         mse = (x_hat.float() - x).square().sum(-1).mean()
@@ -224,6 +238,7 @@ def finetune(
     precision: str,
     cuda_graphs: bool,
     seed: int = 2,
+    fused_encoder: bool = False,
 ) -> dict[str, Any]:
     """Run ``steps`` Adam steps; returns device-accumulated means (read once, at the end)."""
     device = acts.device
@@ -235,7 +250,7 @@ def finetune(
     perm = torch.randperm(n, generator=g, device=device)
     x_static = torch.empty(batch, acts.shape[1], device=device)
     lam0, target = _initial_controller(sae, acts[perm[:batch]])  # outside the loop: two host reads
-    step_fn = _Step(sae, precision, device, cuda_graphs, lr, lam0, target)
+    step_fn = _Step(sae, precision, device, cuda_graphs, lr, lam0, target, fused_encoder)
 
     def load(s: int) -> None:  # gather on the device; a fresh permutation at each epoch start
         nonlocal perm
@@ -295,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-4, help="Adam rate (weights and gate scalars)")
     ap.add_argument("--precision", choices=["bf16", "tf32", "fp32"], default="bf16")
     ap.add_argument("--cuda-graphs", action="store_true", help="capture the training step in a CUDA graph")
+    ap.add_argument("--fused-encoder", action="store_true", help="encode with rsae.kernels.fused_encoder")
     ap.add_argument("--n-calibration", type=int, default=8192, help="tokens for RSAE-init calibration")
     ap.add_argument("--grid-n", type=int, help="Remez grid points (default 4001, the paper's; quick: 201)")
     ap.add_argument(
@@ -335,7 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     t_init = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    metrics = finetune(rsae, acts, P["steps"], P["batch"], args.lr, args.precision, args.cuda_graphs)
+    metrics = finetune(
+        rsae,
+        acts,
+        P["steps"],
+        P["batch"],
+        args.lr,
+        args.precision,
+        args.cuda_graphs,
+        fused_encoder=args.fused_encoder,
+    )
     t_ft = time.perf_counter() - t0
 
     result = {
@@ -349,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch": P["batch"],
         "precision": args.precision,
         "cuda_graphs": args.cuda_graphs,
+        "fused_encoder": args.fused_encoder,
         "init_mode": init_mode,
         "init_grid_n": grid_n,
         "init_calibration_steps": cal_steps,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -188,3 +189,30 @@ def test_rerun_under_interpreter() -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+@kernels
+def test_upgrade_speed_with_fused_encoder_smoke(tmp_path: Path) -> None:
+    """``benchmarks/upgrade_speed.py --fused-encoder`` trains through the fused kernel (toy size)."""
+    import importlib.util
+    import json
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "upgrade_speed.py"
+    spec = importlib.util.spec_from_file_location("_bench_upgrade_speed_fused", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "us.json"
+    args = [
+        "--quick",
+        "--steps",
+        "3",
+        "--calibration-steps",
+        "0",
+        "--n-calibration",
+        "256",
+        "--fused-encoder",
+    ]
+    assert bench.main([*args, "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["fused_encoder"] is True and doc["steps"] == 3
+    assert torch.isfinite(torch.tensor(doc["final_means"]["loss"]))
