@@ -476,7 +476,7 @@ def calibrate_gate(
     *,
     kappa: float,
     steps: int = 200,
-    lr: float = 3e-3,
+    lr: float = 1e-3,
     max_kappa_t: float = 0.9,
     max_elements: int = 65536,
     seed: int = 0,
@@ -517,8 +517,15 @@ def calibrate_gate(
                       stacklevel=2)
         return CalibrationResult(a.tolist(), b.tolist(), 1.0, 1.0, 0.0, 0.0, 0, 0, time.perf_counter() - t0)
     opt = torch.optim.Adam([a, b, log_ci, log_co], lr=lr)
+
+    def objective() -> float:
+        """The true l2 objective (rectified gate everywhere)."""
+        g = _gate_unrectified(u, a, b, log_ci.exp())
+        return float(((log_co.exp() * g.clamp_min(0.0) - y) ** 2).mean())
+
     with torch.no_grad():
-        start = float(loss_fn())
+        start = best_val = objective()
+        best = [p.detach().clone() for p in (a, b, log_ci, log_co)]
     for _ in range(steps):
         opt.zero_grad()
         loss = loss_fn()
@@ -527,8 +534,13 @@ def calibrate_gate(
         with torch.no_grad():
             log_ci.clamp_(min=min_log_ci)
             enforce_zero_region(a, -1.0, kappa / float(log_ci.exp()) if kappa > 0 else 0.0)
+            val = objective()
+            if val < best_val:  # keep the best feasible iterate (the start included)
+                best_val, best = val, [p.detach().clone() for p in (a, b, log_ci, log_co)]
     with torch.no_grad():
-        end = float(loss_fn())
+        for p, v in zip((a, b, log_ci, log_co), best):
+            p.copy_(v)
+        end = objective()
     return CalibrationResult(
         a=a.detach().tolist(), b=b.detach().tolist(), c_in=float(log_ci.detach().exp()),
         c_out=float(log_co.detach().exp()),
@@ -587,7 +599,7 @@ def upgrade_init(
     grid_n: int = 4001,
     relu_quantile: float = 0.99,
     calibration_steps: int = 200,
-    calibration_lr: float = 3e-3,
+    calibration_lr: float = 1e-3,
     gate_fit: GateFit | None = None,
     gate_backend: str | None = None,
     cache_dir: str | os.PathLike | None = None,
