@@ -86,7 +86,7 @@ from ._exchange import ExchangeRun
 from .aaa import aaa_lawson
 from .barycentric import BarycentricRational
 from .domains import Domain
-from .errors import InvalidInputError, TargetEvaluationError
+from .errors import InvalidInputError
 from .targets import Target, get_target
 
 __all__ = ["remez_float"]
@@ -331,7 +331,10 @@ def _sign_changes(prob: _Problem, r: BarycentricRational, x: np.ndarray) -> int:
     """Sign changes of the denominator inside each interval of the domain (a pole in a gap
     between intervals is allowed: it is not on the domain)."""
     if prob.points is not None:
-        return r.denominator_sign_changes(x)
+        # q must keep one sign on the grid points: that is the class in which alternation on
+        # m + n + 2 points characterises the best approximation (a pole between two grid
+        # points, with q changing sign across it, leaves that class)
+        return r.denominator_sign_changes(x[np.isin(x, prob.points)])
     total = 0
     for a, b in prob.intervals:
         xi = x[(x >= a) & (x <= b)]
@@ -501,6 +504,8 @@ def _q_sign_changes(prob: _Problem, t: np.ndarray, Beta: np.ndarray, x: np.ndarr
     if prob.points is None:
         groups = [(x >= a) & (x <= b) for a, b in prob.intervals]
     else:
+        # the sign of q on the grid points only (see _sign_changes)
+        x = x[np.isin(x, prob.points)]
         groups = [np.ones(x.shape, dtype=bool)]
     diff = x[:, None] - t[None, :]
     hit = diff == 0
@@ -806,6 +811,8 @@ DC_MAX_ITER = 40
 #: means the float64 accuracy of the problem is reached.
 STAGNATION_STEPS = 6
 STAGNATION_RTOL = 1e-2
+#: A grid with at least this many points per reference point starts from the continuous problem.
+GRID_SNAP_FACTOR = 20
 #: Consecutive trial functions with a pole in the domain after which a start is abandoned.
 POLE_STALL = 12
 #: How many degree steps the continuation start may go down (each one a cheap low-degree solve).
@@ -1122,10 +1129,24 @@ def remez_float(
         breakpoints=np.array(sorted({float(Decimal(c)) for c in tgt.breakpoints})),
         weight=weight,
     )
-    try:
+    out = None
+    if pts is not None and pts.size >= GRID_SNAP_FACTOR * N2 and not any(
+            Decimal(a) < Decimal(j) < Decimal(b) for j in tgt.jumps for a, b in dom.intervals):
+        # A dense grid problem is close to the same problem on the grid's intervals: solve that
+        # one (fast, parity-reduced where possible) and snap its reference to the grid.
+        cont = remez_float(tgt, m, n, Domain(dom.intervals), weight=weight, max_iter=max_iter,
+                           tol=tol, use_parity=use_parity)
+        if cont.converged and len(cont.reference) == N2:
+            nearest = np.abs(pts[None, :] - np.asarray(cont.reference)[:, None]).argmin(axis=1)
+            snapped = np.unique(pts[nearest])
+            if snapped.size == N2:
+                out = _iterate(prob, m, n, snapped, int(max_iter), tol)
+                for hrow in out["history"]:
+                    hrow["start"] = "continuous problem, snapped to the grid"
+                if not out["converged"]:
+                    out = None
+    if out is None:
         out = _exchange(prob, m, n, int(max_iter), tol)
-    except TargetEvaluationError:
-        raise
     return ExchangeRun(
         rational=out["rational"], levelled_error=out["levelled_error"], max_error=out["max_error"],
         reference=[float(v) for v in out["reference"]], iterations=out["iterations"],
