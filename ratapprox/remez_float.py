@@ -2,27 +2,26 @@ r"""The float64 rational Remez exchange in barycentric form (Filip et al. 2018).
 
 Outline (one helper per step, as in Chebfun ``minimax``):
 
-1. **Start** (:func:`_start_reference`): AAA-Lawson of type ``(m, n)`` on a sample of the domain
-   that is Chebyshev on every interval and geometrically clustered at the target's breakpoints;
-   the alternating extrema of its error give the first reference
-   :math:`x_0 < \dots < x_{m+n+1}`.
+1. **Start** (:func:`_start_reference`, :func:`_exchange`): AAA-Lawson of type ``(m, n)`` on a
+   sample of the domain that is Chebyshev on every interval and geometrically clustered at the
+   target's breakpoints; the alternating extrema of its error give the first reference
+   :math:`x_0 < \dots < x_{m+n+1}`.  If the exchange from there fails: a differential-correction
+   start (the discrete best approximation on a sample by LPs, Barrodale, Powell & Roberts 1972;
+   low degrees only), then continuation from the best approximation of type ``(m-1, n-1)``.  A
+   dense grid starts from the continuous problem's reference snapped to the grid.
 2. **Trial function and levelled error** (:func:`_levelled`): ``max(m, n) + 1`` *support points*
-   :math:`t_j` are taken among the reference points (odd-indexed ones first, so they interlace
-   the others), and the rational interpolates there: :math:`r(t_j) = F(t_j) - \sigma_j h`,
-   :math:`\sigma_k = (-1)^k / \omega(x_k)` (weight :math:`\omega`).  The remaining
-   ``min(m, n) + 1`` *test points* :math:`x_k` give, with the barycentric weights :math:`w`,
-
-   .. math::
-
-       \sum_j w_j \frac{F(t_j) - F(x_k)}{x_k - t_j} = h \sum_j w_j \frac{\sigma_j - \sigma_k}{x_k - t_j},
-
-   plus ``|m - n|`` degree constraints on :math:`w` (:func:`ratapprox.aaa.degree_constraints`,
-   with :math:`F(t_j) - \sigma_j h` in place of :math:`f_j` when ``m < n``): a square
-   generalised eigenvalue problem :math:`A w = h B w` of size ``max(m, n) + 1``.  Of its real
-   eigenvalues we take the one whose rational has a denominator without sign change on the
-   domain (no pole); this is Filip, Nakatsukasa, Trefethen & Beckermann (2018), Sec. 3, whose
-   point is that barycentric bases adapted to the reference keep this problem well conditioned
-   where a monomial or Chebyshev basis fails (|x| at type (80, 80)).
+   :math:`t_j` are every other reference point (plus Leja-chosen ones when ``m != n``), and with
+   numerator/denominator weights :math:`\alpha, \beta`,
+   :math:`N(x) = \sum_j \alpha_j/(x - t_j)`, :math:`D(x) = \sum_j \beta_j/(x - t_j)`, the
+   conditions :math:`N(x_k) = (F(x_k) - (-1)^k h/\omega(x_k)) D(x_k)` become, after scaling the
+   Cauchy rows by :math:`|\ell_t(x_k)|/|\ell_x'(x_k)|^{1/2}` and a QR factorisation, the
+   *symmetric* eigenproblem :math:`Q^T S F Q v = h\,Q^T W^{-1} Q v` (Filip, Nakatsukasa,
+   Trefethen & Beckermann 2018, Sec. 3-5): all eigenvalues real and well conditioned, the
+   reason a barycentric basis adapted to the reference succeeds where monomial or Chebyshev
+   bases fail (|x| at type (80, 80)).  ``|m - n|`` degree constraints restrict :math:`\beta` or
+   :math:`\alpha` to the null space of Chebyshev moments.  Of the eigenvalues we keep those in
+   the de la Vallée Poussin bracket of the previous trial, then the one whose denominator keeps
+   its sign on each interval (no pole on the domain), then the smallest sampled error.
 3. **Extrema of the error** (:func:`_alternating_extrema`): :math:`e = \omega (F - r)` is sampled
    at Chebyshev points of every subinterval between consecutive reference points, domain
    endpoints and breakpoints (so sampling follows the exponential clustering of the reference);
@@ -32,9 +31,14 @@ Outline (one helper per step, as in Chebfun ``minimax``):
    ``m + n + 2`` points, always keeping the global maximum; when fewer alternating extrema are
    found, a one-point exchange of the global maximum into the old reference.
 5. **Stop** when :math:`\max|e| - |h| \le \mathrm{tol}\,|h|` (de la Vallée Poussin:
-   :math:`|h| \le E^* \le \max|e|`), or at the float64 noise floor.
+   :math:`|h| \le E^* \le \max|e|`); at the float64 noise floor (``256 eps max|w f|``); or
+   when the best max error has not improved for 6 steps with the gap already below 1e-2 |h|
+   (``"stagnated"`` in the history: the float64 accuracy of that problem).  ``reason`` is
+   ``"converged"``, ``"defect"`` (a verified degenerate best approximation, see below),
+   ``"precision"`` (the best error is below what double resolves, e.g. exp at (8, 8)),
+   ``"singular"`` (no pole-free trial function) or ``"iteration_limit"``.
 
-**Parity.**  For an even target on a symmetric interval domain (and no weight) the best
+**Symmetry.**  For an even target on a symmetric interval domain (and no weight) the best
 approximation is even (it is unique, and :math:`r(-x)` is also best), so
 :math:`r(x) = R(x^2)` with :math:`R` the best type :math:`(\lfloor m/2 \rfloor, \lfloor n/2
 \rfloor)` approximation of :math:`F(y) = f(\sqrt{y})` on the image domain (for ``|x|``:
@@ -44,7 +48,15 @@ exactly to ``x`` with :math:`\frac{1}{x^2 - y_j} = \frac{1}{2 s_j}\big(\frac{1}{
 :math:`\pm w_j / (2 s_j)`, values :math:`f_j` at both.  The weights cancel in pairs, so the
 result is exactly an even rational of type at most (m, n) in ``x``, stable to evaluate.  This
 halves the problem and squares the clustering away from 0: it is what makes ``|x|`` at type
-(80, 80) cheap.
+(80, 80) cheap.  An odd target with ``m`` odd, ``n`` even on a symmetric domain without 0
+(sign on :math:`E_\delta`) becomes :math:`r = x R(x^2)`, the best weighted approximation of
+:math:`f(\sqrt y)/\sqrt y` with weight :math:`\sqrt y` on one interval :math:`[\delta^2, 1]`.
+ReLU at type (m, n) with ``m >= n + 1`` is :math:`(x + s^*)/2` with :math:`s^*` the best
+approximation of ``|x|`` of the same type (:func:`_relu_from_abs`).  The alternation set is
+mapped back too; when it has fewer than ``m + n + 2`` points the best approximation has a
+defect, and it is *verified* best by the characterisation with defect (Achieser 1956): a
+rational with defect d is best iff it equioscillates on ``m + n + 2 - d`` points.  Such runs
+return ``converged=True, reason="defect", defect=d``.
 
 References
 ----------
@@ -56,17 +68,28 @@ References
 .. [3] L. N. Trefethen, *Approximation Theory and Approximation Practice*, SIAM 2019, ch. 10 and
    24 (equioscillation, the Remez algorithm, de la Vallée Poussin).
 .. [4] H. Stahl, "Best uniform rational approximation of |x| on [-1, 1]", Mat. Sb. 183, 1992.
+.. [5] I. Barrodale, M. J. D. Powell and F. D. K. Roberts, "The differential correction
+   algorithm for rational l_infinity approximation", SIAM J. Numer. Anal. 9(3), 1972.
+.. [6] N. I. Achieser, *Theory of Approximation*, Ungar 1956, Sec. 33 (characterisation with
+   defect).
 
 Possible issues
 ---------------
-* Float64 limits the levelled error to roughly ``1e-13`` relative to ``max|f|``: near that
-  floor the exchange stops on the noise test and says so in the history (``"noise_floor"``).
+* Float64 limits the levelled error to roughly ``1e-13`` relative to ``max|f|``, and on
+  strongly clustered references (|x| at high degree) the de la Vallée Poussin gap stalls around
+  ``1e-3`` relative: those runs stop on the noise or stagnation test and say so in the history.
+* ``max_error`` is a sampled maximum (Chebyshev samples per subinterval plus zoom refinement),
+  an estimate: it can sit below the true maximum by ~1e-7 relative on hard problems.  Only the
+  certificate computed in ``minimax`` is a bound.
 * The pole test samples the denominator at the search points; a pole pair squeezed between two
   samples would escape it (the certification in ``minimax`` would then fail loudly).
-* Degenerate problems (a best approximation of lower type) show up as too few alternating
-  extrema; they are reported as ``reason="defect"`` with the count, never returned as converged.
-* A target with a jump inside the domain has no uniform rational approximation worth the name:
-  exclude a neighbourhood of the jump (``Domain.excluding``).
+* Rational Remez needs a start; some problems still end in ``"singular"`` or
+  ``"iteration_limit"`` (seen: ReLU at type (k, k) for k >= 17 without the ``(x+|x|)/2``
+  reduction, which needs ``m >= n + 1``; a few jumprelu thresholds with a narrow exclusion;
+  |x| at (80, 79); a jump inside a grid).  They are reported, never returned as converged;
+  the mpmath engine (``minimax(..., dps=...)``) is the next thing to try.
+* A target with a jump inside a continuous domain has no uniform rational approximation worth
+  the name: exclude a neighbourhood of the jump (``Domain.excluding``).
 """
 
 from __future__ import annotations
