@@ -28,28 +28,11 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-# The numerical modules are developed concurrently; until all of them have landed, a missing one
-# must not break ``import ratapprox`` for the others.  TODO(cli): import plainly once all landed.
-try:
-    from .barycentric import BarycentricRational
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .remez import MinimaxResult, minimax
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .zolotarev import ZolotarevResult, zolotarev
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .certify import Certificate, certify
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .pade import SafePade, to_safe_pade
-except ImportError:  # pragma: no cover
-    pass
+from .barycentric import BarycentricRational
+from .certify import Certificate, certify
+from .pade import SafePade, to_safe_pade
+from .remez import MinimaxResult, minimax
+from .zolotarev import ZolotarevResult, zolotarev
 
 __all__ = [
     "BarycentricRational",

@@ -376,6 +376,8 @@ def _safe_pade_json(num: Any, den: Any, domain: Domain, target: str, dps: int | 
         "exact": bool(sp.exact),
         "max_deviation": decimal_str(sp.max_deviation, _digits_of(dps), "up"),
         "error_vs_target": None if ev is None else decimal_str(ev, _digits_of(dps), "up"),
+        "method": str(getattr(sp, "method", "")),
+        "notes": str(getattr(sp, "notes", "")),
     }
 
 
