@@ -356,12 +356,15 @@ def effective_weights(teacher: torch.nn.Module) -> tuple[Tensor, Tensor, Tensor]
     return W_enc, b_enc, W_dec
 
 
-def estimate_topk_threshold(pre_acts: Iterable[Tensor], k: int) -> tuple[float, int]:
+def estimate_topk_threshold(pre_acts: Iterable[Tensor], k: float) -> tuple[float, int]:
     """Global threshold ``tau_k`` with mean count of ``h > tau_k`` equal to ``k`` on these tokens.
 
     With ``N`` tokens and all pre-activations pooled, ``tau_k`` is the midpoint between the
-    ``(N k)``-th and ``(N k + 1)``-th largest values, so exactly ``N k`` values exceed it (barring
-    ties), i.e. ``(1/N) sum_n #{j : h_nj > tau_k} = k``.  This is the threshold that makes a
+    ``m``-th and ``(m + 1)``-th largest values, ``m = round(N k)``, so exactly ``m`` values exceed
+    it (barring ties), i.e. ``(1/N) sum_n #{j : h_nj > tau_k} = k`` up to ``1/(2N)``.
+    :func:`upgrade_init` passes the teacher's measured L0 on the same tokens as ``k`` (equal to
+    the TopK ``k`` unless some of a token's top ``k`` are ``<= 0`` and ReLU'd away), so that the
+    thresholded gate has the teacher's L0.  This is the threshold that makes a
     JumpReLU-like gate ``h H(h - tau_k)`` match TopK's *average* L0; per token the count varies
     (Gao et al. 2024 propose the same estimator for inference-time thresholds).
 
@@ -383,7 +386,7 @@ def estimate_topk_threshold(pre_acts: Iterable[Tensor], k: int) -> tuple[float, 
     if N == 0:
         raise ValueError("no pre-activations to estimate the TopK threshold from")
     flat = torch.cat(chunks)
-    m = N * int(k)
+    m = round(N * float(k))
     if not 0 < m < flat.numel():
         raise ValueError(f"`k` = {k} must be between 1 and d_sae - 1 to define a threshold")
     # m-th largest = (numel - m + 1)-th smallest; (m + 1)-th largest = (numel - m)-th smallest.
@@ -641,7 +644,8 @@ def upgrade_init(
     # 3. per-latent scales, folded into the weights
     tau = None
     if family == "topk":
-        tau, _ = estimate_topk_threshold([h], teacher.cfg.k)
+        teacher_l0 = float((y != 0).sum(-1).double().mean())
+        tau, _ = estimate_topk_threshold([h], teacher_l0)
         if not tau > 0:
             raise ValueError(
                 f"estimated TopK threshold tau_k = {tau:.4g} is not positive: k = {teacher.cfg.k} "
