@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -413,6 +414,19 @@ def _entry_issues(cert: Any, den: Sequence[Any], domain: Domain) -> list[str]:
     return issues
 
 
+_TIMING = re.compile(r"[;,]?\s*\b\d+(?:\.\d+)?(?:e[-+]?\d+)?\s*(?:s|ms|seconds)\b")
+
+
+def _without_timings(obj: Any) -> Any:
+    """Drop wall-clock figures ("0.18 s") from free-text notes, so the table is deterministic."""
+    if isinstance(obj, dict):
+        return {k: (_TIMING.sub("", v) if k == "notes" and isinstance(v, str) else _without_timings(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
 def _entry(spec: TableSpec, dps: int | None, version: str) -> dict[str, Any]:
     domain = spec.domain()
     t0 = time.perf_counter()
@@ -529,7 +543,7 @@ def build_table(
     for i, spec in enumerate(specs):
         t0 = time.perf_counter()
         try:
-            entries.append(_entry(spec, dps, __version__))
+            entries.append(_without_timings(_entry(spec, dps, __version__)))
         except RatapproxError as exc:
             raise _prefixed(exc, f"table entry {spec.id}: ") from exc
         if progress is not None:
@@ -613,14 +627,16 @@ def _short(s: str | None, digits: int = 4) -> str:
 
 def format_summary(table: dict[str, Any]) -> str:
     """A readable plain-text summary: one line per entry with the certified bracket."""
-    rows = [("entry", "type", "domain", "error", "[error_lower, error_upper]", "certified", "safe-Padé dev.")]
+    rows = [("entry", "type", "domain", "error", "[error_lower, error_upper]", "rel. width", "certified",
+             "safe-Padé dev.")]
     for e in table["entries"]:
         c = e["certificate"]
         sp = e.get("safe_pade") or {}
         dev = _short(sp.get("max_deviation"), 1) if sp.get("available") else "n/a"
         rows.append((
-            e["id"], f"({e['type'][0]},{e['type'][1]})", e["domain_text"], _short(e["error"]),
-            f"[{_short(c['error_lower'])}, {_short(c['error_upper'])}]",
+            e["id"], f"({e['type'][0]},{e['type'][1]})", e["domain_text"], _short(e["error"], 6),
+            f"[{_short(c['error_lower'], 6)}, {_short(c['error_upper'], 6)}]",
+            _short(c.get("relative_width"), 1),
             "yes" if e.get("certified", c["rigorous"]) else "NO", dev,
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
