@@ -13,7 +13,11 @@ accumulator and writes ``z`` -- and ``h`` only when a backward will need it.  Co
 ``matmul -> + b_enc -> gate`` this saves one write and one read of the ``[M, d_sae]``
 pre-activations plus the separate bias pass.
 
-Backward (:class:`FusedEncoderFunction`): the only activation kept is ``h`` (written once by the
+The op is registered as ``torch.ops.rsae.fused_encoder`` (:func:`torch.library.custom_op`, with a
+fake implementation and :func:`torch.library.register_autograd`), so ``torch.compile`` treats it
+as one opaque call instead of tracing into the launcher.
+
+Backward: the only activation kept is ``h`` (written once by the
 forward epilogue; ``z`` is not saved, and no second copy of the pre-activations is made):
 
 .. math::
@@ -43,10 +47,11 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from rsae.kernels.rational_gate import ops as gate_ops
 from rsae.kernels.rational_gate import triton as gate_kernels
 from rsae.kernels.rational_gate.triton import _gate_fwd_math
 
-__all__ = ["FusedEncoderFunction", "fused_encoder", "fused_encoder_fwd"]
+__all__ = ["fused_encoder", "fused_encoder_fwd"]
 
 _SUPPORTED = (torch.float16, torch.bfloat16, torch.float32)
 # Tile sizes for CUDA (not yet tuned on a GPU; the autotuner picks among these) and for the
@@ -204,49 +209,59 @@ def fused_encoder_fwd(
     return z, h
 
 
-class FusedEncoderFunction(torch.autograd.Function):
-    """Autograd for the fused encoder; saves ``x``, ``W_enc``, ``h`` and the gate scalars only.
+# --------------------------------------------------------------------------------------------------
+# Custom op (opaque to torch.compile) with its autograd
+# --------------------------------------------------------------------------------------------------
 
-    ``apply(x, W_enc, b_enc, a, b, c_in, c_out, allow_tf32) -> z``.
-    """
 
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,
-        W_enc: Tensor,
-        b_enc: Tensor,
-        a: Tensor,
-        b: Tensor,
-        c_in: Tensor,
-        c_out: Tensor,
-        allow_tf32: bool = True,
-    ) -> Tensor:
-        need_h = any(ctx.needs_input_grad[:7])
-        z, h = fused_encoder_fwd(x, W_enc, b_enc, a, b, c_in, c_out, store_h=need_h, allow_tf32=allow_tf32)
-        if need_h:
-            ctx.save_for_backward(x, W_enc, h, a, b, c_in, c_out)
-        ctx.b_enc_dtype = b_enc.dtype
-        return z
+@torch.library.custom_op("rsae::fused_encoder", mutates_args=())
+def _fused_encoder_op(
+    x: Tensor, W_enc: Tensor, b_enc: Tensor, a: Tensor, b: Tensor, c_in: Tensor, c_out: Tensor,
+    store_h: bool, allow_tf32: bool,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    z, h = fused_encoder_fwd(x, W_enc, b_enc, a, b, c_in, c_out, store_h=store_h, allow_tf32=allow_tf32)
+    return z, (h if h is not None else x.new_empty(0))  # ops return tensors: an empty h for inference
 
-    @staticmethod
-    def backward(ctx: Any, grad_z: Tensor) -> tuple[Tensor | None, ...]:
-        x, W_enc, h, a, b, c_in, c_out = ctx.saved_tensors
-        grad_h, ga, gb, gci, gco = gate_kernels.rational_gate_bwd_triton(grad_z, h, a, b, c_in, c_out)
-        need = ctx.needs_input_grad
-        grad_x = grad_h @ W_enc.t() if need[0] else None
-        grad_W = x.t() @ grad_h if need[1] else None
-        grad_b_enc = grad_h.sum(0, dtype=torch.float32).to(ctx.b_enc_dtype) if need[2] else None
-        return (
-            grad_x,
-            grad_W,
-            grad_b_enc,
-            ga.to(a.dtype) if need[3] else None,
-            gb.to(b.dtype) if need[4] else None,
-            gci.to(c_in.dtype).reshape(c_in.shape) if need[5] else None,
-            gco.to(c_out.dtype).reshape(c_out.shape) if need[6] else None,
-            None,
-        )
+
+@_fused_encoder_op.register_fake
+def _(
+    x: Tensor, W_enc: Tensor, b_enc: Tensor, a: Tensor, b: Tensor, c_in: Tensor, c_out: Tensor,
+    store_h: bool, allow_tf32: bool,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    shape = (x.shape[0], W_enc.shape[1])
+    return x.new_empty(shape), x.new_empty(shape if store_h else (0,))
+
+
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+    x, W_enc, b_enc, a, b, c_in, c_out, store_h, _allow_tf32 = inputs
+    # The only [M, d_sae] tensor kept is h, written once by the forward epilogue.
+    ctx.save_for_backward(x, W_enc, output[1], a, b, c_in, c_out)
+    ctx.store_h = store_h
+    ctx.b_enc_dtype = b_enc.dtype
+
+
+def _backward(ctx: Any, grad_z: Tensor, grad_h_out: Tensor | None) -> tuple[Tensor | None, ...]:
+    if not ctx.store_h:
+        raise RuntimeError("rsae::fused_encoder ran with store_h=False (inference); it has no backward")
+    x, W_enc, h, a, b, c_in, c_out = ctx.saved_tensors
+    grad_h, ga, gb, gci, gco = gate_ops.rational_gate_bwd(grad_z, h, a, b, c_in, c_out)
+    if grad_h_out is not None:  # h is an output too; its gradient (normally none) adds up
+        grad_h = grad_h + grad_h_out
+    need = ctx.needs_input_grad
+    return (
+        grad_h @ W_enc.t() if need[0] else None,
+        x.t() @ grad_h if need[1] else None,
+        grad_h.sum(0, dtype=torch.float32).to(ctx.b_enc_dtype) if need[2] else None,
+        ga.to(a.dtype) if need[3] else None,
+        gb.to(b.dtype) if need[4] else None,
+        gci.to(c_in.dtype).reshape(c_in.shape) if need[5] else None,
+        gco.to(c_out.dtype).reshape(c_out.shape) if need[6] else None,
+        None,
+        None,
+    )
+
+
+_fused_encoder_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def fused_encoder(
@@ -285,5 +300,9 @@ def fused_encoder(
     if b_dec is not None:
         x = x - b_dec
     lead = x.shape[:-1]
-    z = FusedEncoderFunction.apply(x.reshape(-1, x.shape[-1]), W_enc, b_enc, a, b, c_in, c_out, allow_tf32)
+    tensors = (x, W_enc, b_enc, a, b, c_in, c_out)
+    store_h = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    z, _h = _fused_encoder_op(
+        x.reshape(-1, x.shape[-1]), W_enc, b_enc, a, b, c_in, c_out, store_h, allow_tf32
+    )
     return z.reshape(*lead, W_enc.shape[1])

@@ -177,6 +177,33 @@ def test_empty_batch_and_bad_shapes() -> None:
         fused_encoder_fwd(**dict(pr, b_enc=torch.zeros(31, device=DEVICE)))
 
 
+@kernels
+def test_custom_op_opcheck_and_torch_compile() -> None:
+    """``torch.ops.rsae.fused_encoder``: schema, fake impl, autograd; compiled (aot_eager) == eager."""
+    pr = _cast(_problem(16, 8, 32, 3, 2, seed=12), torch.float32)
+    args = [pr[k] for k in ("x", "W_enc", "b_enc", "a", "b", "c_in", "c_out")]
+    leaves = [t.clone().requires_grad_(True) for t in args]
+    torch.library.opcheck(torch.ops.rsae.fused_encoder.default, (*leaves, True, False))
+    torch.library.opcheck(torch.ops.rsae.fused_encoder.default, (*args, False, False))  # inference: no h
+
+    def f(*ts: torch.Tensor) -> torch.Tensor:
+        return fused_encoder(*ts, allow_tf32=False).square().sum()
+
+    f(*leaves).backward()
+    eager = [t.grad.clone() for t in leaves]
+    for t in leaves:
+        t.grad = None
+    torch._dynamo.reset()
+    out = torch.compile(f, backend="aot_eager", fullgraph=True)(*leaves)
+    out.backward()
+    torch.testing.assert_close(out, f(*args), rtol=TOL, atol=TOL)
+    for t, g in zip(leaves, eager):
+        torch.testing.assert_close(t.grad, g, rtol=TOL, atol=TOL)
+    with torch.no_grad():  # no gradient wanted: the epilogue does not write h
+        _, h = torch.ops.rsae.fused_encoder(*args, False, False)
+        assert h.numel() == 0
+
+
 @pytest.mark.skipif(RUNNABLE, reason="kernels run in this process")
 def test_rerun_under_interpreter() -> None:
     """Triton was imported in compiled mode before this module: rerun the file in interpreter mode."""
