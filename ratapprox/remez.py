@@ -342,6 +342,7 @@ def _run_float(tgt: Target, m: int, n: int, domain: Domain, weight: Callable | N
 
     ref = [float(x) for x in run.reference]
     lower, upper = _estimate_bracket(err_at, ref, float(run.max_error))
+    hull_poles = _real_poles_in_hull(rational, domain)
     res = MinimaxResult(
         target=tgt.name, type=(m, n), domain=domain, rational=rational, numerator=num,
         denominator=den, error=float(run.max_error), error_lower=lower, error_upper=upper,
@@ -349,7 +350,26 @@ def _run_float(tgt: Target, m: int, n: int, domain: Domain, weight: Callable | N
         history=run.history, converged=run.converged, defect=run.defect, dps=None,
         seconds=time.perf_counter() - t0,
     )
+    if hull_poles:
+        # Outside the class minimax searches (r continuous on the hull): equioscillation no
+        # longer proves optimality there, and a gate would blow up in the gap.
+        raise ConvergenceError(
+            f"the float64 engine returned a rational with real pole(s) at "
+            f"{', '.join(f'{p:.6g}' for p in hull_poles)} inside the hull of {domain}; retry with "
+            f"dps=... (the mpmath engine keeps the denominator positive on the hull)",
+            reason="singular", best=replace(res, converged=False))
     return res, run.reason, run
+
+
+def _real_poles_in_hull(rational: Any, domain: Domain) -> list[float]:
+    """Real poles of ``rational`` in ``[min X, max X]`` (float64 eigenvalue computation)."""
+    try:
+        poles = np.asarray(rational.poles())
+    except Exception:  # no pole finder: nothing to report
+        return []
+    lo, hi = float(domain.lower), float(domain.upper)
+    real = poles[np.abs(poles.imag) <= 1e-10 * np.maximum(1.0, np.abs(poles))].real
+    return sorted(float(p) for p in real if lo <= p <= hi)
 
 
 def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,

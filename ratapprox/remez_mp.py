@@ -260,13 +260,34 @@ def parity_reduced_type(target: Target, domain: Domain, m: int, n: int,
 
 
 # --------------------------------------------------------------------------- levelled error
+def _sign_definite_per_piece(xs: np.ndarray, qs: np.ndarray, pieces: Sequence[tuple[float, float]]
+                             ) -> bool:
+    """Whether ``q`` keeps one strict sign on each piece of the domain (checked at ``xs``).
+
+    On a union of intervals the denominator may change sign in a gap between two pieces (a
+    pole outside the domain is allowed), but not inside a piece.
+    """
+    for a, b in pieces:
+        sel = qs[(xs >= a) & (xs <= b)]
+        if len(sel) and not (np.all(sel > 0) or np.all(sel < 0)):
+            return False
+    return True
+
+
 def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: Any,
-                    check_float: np.ndarray | None) -> tuple[Any, ChebRational, Any]:
+                    check_float: np.ndarray | None,
+                    pieces: Sequence[tuple[float, float]] | None = None
+                    ) -> tuple[Any, ChebRational, Any]:
     """Solve the linearised levelled-error problem on the reference ``xs``.
 
-    Returns ``(h, r, cond)`` where ``cond`` estimates the condition number of the eigenproblem's
-    right-hand matrix (used to decide whether to raise the precision).
+    The admissible eigenvalue is the real one of smallest modulus whose denominator keeps a
+    strict sign on each piece of the domain (on the reference, in mp, and on ``check_float``);
+    ``pieces`` defaults to the hull ``[lo, hi]``.  Returns ``(h, r, cond)`` where ``cond``
+    estimates the condition number of the eigenproblem's right-hand matrix (used to decide
+    whether to raise the precision).
     """
+    if pieces is None:
+        pieces = [(float(lo), float(hi))]
     N = len(xs)
     ts = [(2 * x - lo - hi) / (hi - lo) for x in xs]
     Vm = _cheb_vander(ts, m)
@@ -305,12 +326,16 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
             continue
         b = [v / nb for v in b]
         qv = [sum(Vn[i, j] * b[j] for j in range(n + 1)) for i in range(N)]
-        if not (all(v > 0 for v in qv) or all(v < 0 for v in qv)):
+        if any(v == 0 for v in qv):
+            continue
+        # The signs on the reference are decided in mp; only their pattern is compared.
+        qsign = np.array([1.0 if v > 0 else -1.0 for v in qv])
+        if not _sign_definite_per_piece(np.array([float(x) for x in xs]), qsign, pieces):
             continue
         if check_float is not None and n > 0:
             tt = (2 * check_float - float(lo) - float(hi)) / (float(hi) - float(lo))
             qs = np.polynomial.chebyshev.chebval(tt, [float(v) for v in b])
-            if not (np.all(qs > 0) or np.all(qs < 0)):
+            if not _sign_definite_per_piece(check_float, qs, pieces):
                 continue
         if qv[0] < 0:
             b = [-v for v in b]
@@ -382,7 +407,8 @@ def _dense_sample(domain: Domain, breakpoints: Sequence[float], n: int = 600) ->
 
 
 def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: float, hi: float,
-              max_iter: int = 40) -> tuple[np.ndarray, np.ndarray, float] | None:
+              max_iter: int = 40, gaps: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Best discrete approximation on ``x`` by differential correction (Barrodale et al. 1972).
 
     Each step solves the LP: minimise ``d`` over ``(a, b, d)`` subject to
@@ -396,6 +422,12 @@ def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: f
     t = (2 * x - lo - hi) / (hi - lo)
     Vm = cheb.chebvander(t, m)
     Vn = cheb.chebvander(t, n)
+    # Points of the hull outside the sample's pieces (gaps): q must stay positive there too.
+    if gaps is not None and len(gaps):
+        Vg = cheb.chebvander((2 * gaps - lo - hi) / (hi - lo), n)
+        G = np.hstack([np.zeros((len(gaps), m + 1)), -Vg, np.zeros((len(gaps), 1))])
+    else:
+        G = np.zeros((0, m + n + 3))
     # Start: the polynomial least-squares fit (q = 1).
     a = np.linalg.lstsq(Vm, f, rcond=None)[0]
     b = np.zeros(n + 1)
@@ -416,8 +448,8 @@ def _dc_start(x: np.ndarray, f: np.ndarray, w: np.ndarray, m: int, n: int, lo: f
         # small (near a kink q varies over many orders of magnitude).
         A1 = np.hstack([-wp, wf - delta * Vn, -qk[:, None]]) / qk[:, None]
         A2 = np.hstack([wp, -wf - delta * Vn, -qk[:, None]]) / qk[:, None]
-        res = linprog(cost, A_ub=np.vstack([A1, A2]), b_ub=np.zeros(2 * len(x)), bounds=bounds,
-                      method="highs")
+        res = linprog(cost, A_ub=np.vstack([A1, A2, G]), b_ub=np.zeros(2 * len(x) + len(G)),
+                      bounds=bounds, method="highs")
         if res.status != 0:
             return None if best[2] == np.inf else best
         z = res.x
@@ -499,7 +531,9 @@ def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Ca
         if f is not None:
             w = _float_weight(weight, x)
             fscale = max(float(np.max(np.abs(f))), 1e-300)
-            dc = _dc_start(x, f, w, m, n, lo, hi)
+            hull = lo + (hi - lo) * (1 - np.cos(np.pi * np.arange(201) / 200)) / 2
+            gaps = hull[~domain.contains(hull)]
+            dc = _dc_start(x, f, w, m, n, lo, hi, gaps=gaps)
             if dc is not None and dc[2] > FLOAT_START_FLOOR * fscale:
                 a, b, _ = dc
                 cheb = np.polynomial.chebyshev
@@ -594,7 +628,16 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
     """Remez iterations from the reference ``ref0``: levelled error, extrema, exchange."""
     N = m_red + n_red + 2
     bps = list(target.breakpoints)
-    check = domain.sample(400) if not domain.is_discrete else domain.points_float()
+    # The class searched: denominators without a real zero on the hull of the domain, i.e. r is
+    # continuous on [min X, max X].  In that class the alternation theorem characterises the
+    # best approximation uniquely (the numerator of r - r' has m + n + 1 forced sign changes
+    # because q q' > 0 throughout); a pole in a gap of a union of intervals would escape that
+    # argument -- and would be fatal for a gate evaluated between the intervals.
+    hull_lo, hull_hi = float(domain.lower), float(domain.upper)
+    hull = hull_lo + (hull_hi - hull_lo) * (1 - np.cos(np.pi * np.arange(401) / 400)) / 2
+    dom_pts = domain.sample(400) if not domain.is_discrete else domain.points_float()
+    check = np.unique(np.concatenate([dom_pts, hull]))
+    pieces = [(hull_lo, hull_hi)]
     wdps = dps + GUARD_DPS
     att = _Attempt()
     best = None
@@ -610,7 +653,7 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
             fs = [target.mp(x) for x in ref]
             ws = [mpmath.mpf(weight(x)) for x in ref] if weight is not None else [mpmath.mpf(1)] * N
             try:
-                h, r, cond = _levelled_error(ref, fs, ws, m_red, n_red, lo, hi, check)
+                h, r, cond = _levelled_error(ref, fs, ws, m_red, n_red, lo, hi, check, pieces)
             except _Singular as exc:
                 reason = "singular"
                 history.append({"iteration": it, "levelled_error": None, "max_error": None,

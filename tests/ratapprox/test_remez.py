@@ -232,6 +232,28 @@ def test_gate_fits_with_exclusion_gap_converge(kind, theta, delta):
     assert res.converged
     assert res.error < 1e-2
     _assert_equioscillates(res, 1e-15)
+    _assert_no_pole_on_hull(res)
+
+
+def _assert_no_pole_on_hull(res: MinimaxResult):
+    # minimax searches rationals continuous on the hull [min X, max X]: q > 0 in the gap too.
+    with workdps(40):
+        xs = [mpmath.mpf(k) / 500 for k in range(-500, 501)]
+        assert all(mpmath.polyval(res.denominator[::-1], x) > 0 for x in xs)
+
+
+def test_float_path_never_returns_a_pole_in_the_gap():
+    # (remez_float on this problem has been seen to converge to a rational with a real pole in
+    # the excluded gap (0.28, 0.32); minimax must refuse such a result, not return it.)
+    dom = Domain.interval(-1, 1).excluding("0.3", "0.02")
+    try:
+        res = minimax("jumprelu:0.3", 9, 8, dom, dps=None, certify=False)
+    except ConvergenceError as exc:
+        assert "pole" in str(exc) or exc.reason != "singular"
+        return
+    poles = res.rational.poles()
+    real = poles[abs(poles.imag) < 1e-10].real
+    assert not any(-1 <= p <= 1 for p in real)
 
 
 @pytest.mark.parametrize("m,n", [(5, 4), pytest.param(9, 8, marks=pytest.mark.slow)])
