@@ -198,7 +198,12 @@ class _Step:
 
     def __call__(self, x: Tensor) -> None:
         c = self.cfg
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        # No autocast weight cache under CUDA-graph capture (PyTorch's CUDA-graphs notes).
+        ctx = (
+            torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.capturable)
+            if self.autocast
+            else contextlib.nullcontext()
+        )
         with ctx:
             z = self._fused_encode(x) if self.fused_encoder else self.sae.encode(x)
             x_hat = self.sae.decode(z)
