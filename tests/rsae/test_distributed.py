@@ -130,3 +130,51 @@ def test_upgrade_speed_benchmark_quick_smoke_run(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["steps"] == 5 and doc["seconds_upgrade"] > 0 and doc["init_calibration_steps"] == 2
     assert np.isfinite(doc["final_means"]["loss"]) and doc["final_means"]["l0"] >= 0
+
+
+@pytest.mark.slow
+def test_torchrun_cli_end_to_end(tmp_path: Path) -> None:
+    """``torchrun --nproc_per_node=2 -m rsae.distributed`` on gloo: load, fine-tune, save, metrics."""
+    import subprocess
+    import sys
+
+    from rsae.loading import load_sae
+    from rsae.saving import save_rsae
+
+    sae = _make_sae(seed=5).float()
+    sae.cfg.dtype = "float32"
+    save_rsae(sae, tmp_path / "ckpt")
+    np.save(tmp_path / "acts.npy", _activations().float().numpy())
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "rsae.distributed",
+        "--checkpoint",
+        str(tmp_path / "ckpt"),
+        "--activations",
+        str(tmp_path / "acts.npy"),
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--backend",
+        "gloo",
+        "--out",
+        str(tmp_path / "out"),
+        "--metrics",
+        str(tmp_path / "m.json"),
+        "--log-every",
+        "1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["world_size"] == 2 and doc["steps"] == 3 and len(doc["history"]) == 3
+    assert np.isfinite(doc["last"]["loss"])
+    tuned = load_sae(tmp_path / "out")
+    assert not torch.equal(tuned.W_enc, sae.W_enc)  # the saved model is the fine-tuned one
