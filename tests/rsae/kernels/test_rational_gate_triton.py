@@ -148,6 +148,19 @@ def test_far_outside_design_interval() -> None:
 
 
 @kernels
+def test_nan_and_inf_follow_the_reference() -> None:
+    """NaN propagates (as torch.clamp does), +inf continues with slope 1, -inf gives 0."""
+    a, b, c_in, c_out = _coeffs(3, 2, seed=13)
+    a[0] = 0.1
+    h = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.3], dtype=torch.float64)
+    z_ref = naive_rational_gate_fwd(h.float(), *(x.float() for x in (a, b, c_in, c_out)))
+    z = K.rational_gate_fwd_triton(*_to(torch.float32, h, a, b, c_in, c_out)).cpu()
+    assert torch.isnan(z[0]) and torch.isnan(z_ref[0])
+    assert z[1] == z_ref[1] == float("inf") and z[2] == z_ref[2] == 0
+    torch.testing.assert_close(z[3], z_ref[3], rtol=RTOL, atol=ATOL)
+
+
+@kernels
 @pytest.mark.parametrize("p,q", [(3, 2), (9, 8)])
 def test_bfloat16_storage(p: int, q: int) -> None:
     a, b, c_in, c_out = _coeffs(p, q, seed=21)
