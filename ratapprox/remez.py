@@ -432,7 +432,10 @@ def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,
     On a reference :math:`x_0 < \\dots < x_{m+n+1}` the levelled error :math:`h` solves
     :math:`p(x_i) - (f(x_i) - (-1)^i h / w(x_i))\\, q(x_i) = 0`, an eigenvalue problem
     (see :mod:`ratapprox.remez_mp`); by de la Vallée Poussin (1910),
-    :math:`|h| \\le E^*_{mn} \\le \\max|w(f - r)|`.  When the target has a parity and the domain is
+    :math:`|h| \\le E^*_{mn} \\le \\max|w(f - r)|`.  The class searched is the rationals with no
+    real pole on the hull ``[min X, max X]`` (continuous in the gaps of a union of intervals too);
+    there the alternation characterises the best approximation uniquely.  A float64 result with
+    a pole on the hull is refused (``ConvergenceError``).  When the target has a parity and the domain is
     symmetric, the best approximation has that parity and may be of lower exact type; the
     reduced problem is solved and ``defect`` reports it (e.g. ``|x|`` at odd ``n``).
 

@@ -25,7 +25,7 @@ orthogonal complement of :math:`\\operatorname{range} V_m` (from a full QR facto
 
 an :math:`(n+1) \\times (n+1)` generalised eigenproblem, reduced to a standard one and solved by
 ``mpmath.eig``.  Of its eigenvalues, the admissible one is real with a denominator that does not
-change sign on the domain (there is at most one such; Powell 1981, Thm 10.4); then
+change sign on the hull of the domain (of these we take the one of smallest modulus); then
 :math:`a` solves :math:`V_m a = (F - hS) V_n b` (consistent, solved by least squares).  This is the
 linearised formulation of Werner and Maehly; Filip, Nakatsukasa, Trefethen & Beckermann (2018)
 use the same eigenproblem in a barycentric basis for their float64 algorithm.
@@ -37,6 +37,16 @@ a new alternating reference of :math:`N` points is chosen by the multi-point rul
 (:func:`ratapprox.extrema.alternating_subset`), with a one-point exchange as fallback.  The
 iteration stops when :math:`(\\max|e| - |h|)/|h| \\le` ``tol``; by de la Vallée Poussin (1910)
 :math:`|h| \\le E^* \\le \\max|e|`, so the relative gap bounds the error in the computed optimum.
+
+The class searched
+------------------
+Denominators without a real zero on the hull :math:`[\\min X, \\max X]`, so that ``r`` is
+continuous there, also in the gaps of a union of intervals.  In this class the alternation
+theorem characterises the best approximation uniquely: for two candidates the numerator of
+:math:`r - r'` (degree :math:`\\le m + n`) would have :math:`m + n + 1` sign changes, since
+:math:`q q' > 0` throughout.  Allowing a pole in a gap breaks that argument (and gives gates that
+blow up between the intervals): on ``jumprelu:0.3`` with the gap (0.28, 0.32) a rational with a
+pole at 0.2994 equioscillates with a slightly smaller error than the pole-free best one.
 
 Precision
 ---------
@@ -292,7 +302,10 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
     ts = [(2 * x - lo - hi) / (hi - lo) for x in xs]
     Vm = _cheb_vander(ts, m)
     Vn = _cheb_vander(ts, n)
-    Qfull, _ = mpmath.qr(Vm, mode="full")
+    try:
+        Qfull, Rfull = mpmath.qr(Vm, mode="full")
+    except (ZeroDivisionError, ValueError) as exc:
+        raise _Singular(f"QR of the numerator basis failed: {exc!r}") from exc
     # Columns m+1..N-1 of the full Q span the orthogonal complement of range(V_m).
     U = Qfull[:, m + 1:N]
     sgn = [(-1) ** i / ws[i] for i in range(N)]
@@ -313,7 +326,10 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
     if n == 0:
         evals, evecs = [C[0, 0]], mpmath.matrix([[1]])
     else:
-        evals, evecs = mpmath.eig(C)
+        try:
+            evals, evecs = mpmath.eig(C)
+        except (ZeroDivisionError, ValueError, ArithmeticError) as exc:
+            raise _Singular(f"the eigenvalue solver failed: {exc!r}") from exc
     cands = []
     scale = max(abs(v) for v in evals) or mpmath.mpf(1)
     imag_tol = mpmath.eps ** (mpmath.mpf(1) / 2) * scale
@@ -348,8 +364,15 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
     for i in range(N):
         qi = sum(Vn[i, j] * b[j] for j in range(n + 1))
         rhs[i] = (fs[i] - h * sgn[i]) * qi
-    a, _res = mpmath.qr_solve(Vm, rhs)
-    return h, ChebRational([a[j] for j in range(m + 1)], b, lo, hi), cond
+    # Back substitution with the QR factors already at hand (mpmath's qr_solve divides by
+    # sign(0) = 0 when a diagonal entry happens to vanish exactly, e.g. on symmetric references).
+    c = Qfull.T * rhs
+    a = [mpmath.mpf(0)] * (m + 1)
+    for i in range(m, -1, -1):
+        if Rfull[i, i] == 0:
+            raise _Singular("the numerator basis is rank deficient on the reference")
+        a[i] = (c[i] - sum(Rfull[i, j] * a[j] for j in range(i + 1, m + 1))) / Rfull[i, i]
+    return h, ChebRational(a, b, lo, hi), cond
 
 
 # --------------------------------------------------------------------------- start references
