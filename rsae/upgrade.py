@@ -643,6 +643,7 @@ def upgrade_init(
     kappa = gate_fit.kappa
     # 3. per-latent scales, folded into the weights
     tau = None
+    threshold = teacher.threshold if family == "jumprelu" else None
     if family == "topk":
         teacher_l0 = float((y != 0).sum(-1).double().mean())
         tau, _ = estimate_topk_threshold([h], teacher_l0)
@@ -651,7 +652,6 @@ def upgrade_init(
                 f"estimated TopK threshold tau_k = {tau:.4g} is not positive: k = {teacher.cfg.k} "
                 "exceeds the number of positive pre-activations per token"
             )
-    threshold = teacher.threshold if family == "jumprelu" else None
     c, counts = latent_scales(
         family, h, kappa=kappa, threshold=threshold, relu_quantile=relu_quantile, tau=tau
     )

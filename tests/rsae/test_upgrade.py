@@ -1,0 +1,205 @@
+"""RSAE-init: threshold estimator, exact-zero shift, scale folding, Remez fit, teacher reproduction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rsae.activations import SyntheticFeatures
+from rsae.demo import derive_jumprelu_teacher, train_relu_teacher
+from rsae.finetune import FinetuneConfig, finetune
+from rsae.metrics import evaluate
+from rsae.sae import JumpReLUSAE, RationalSAE, SAEConfig, TopKSAE
+from rsae.upgrade import (
+    _r_np,
+    effective_weights,
+    enforce_zero_region,
+    estimate_topk_threshold,
+    fit_normalised_gate,
+    fold_scales,
+    latent_scales,
+    normalised_teacher_gate,
+    upgrade_init,
+)
+
+#: The obligation: RSAE-init reproduces the teacher's MSE and L0 within 1%.
+REPRO_TOL = 0.01
+#: Small fits for speed in the JumpReLU/TopK tests; the paper's (9, 8) on 4001 points is @slow.
+FAST_JUMP = {"rational_type": (4, 3), "grid_n": 1001}
+
+
+@pytest.fixture(scope="module")
+def data():
+    torch.manual_seed(0)
+    gen = SyntheticFeatures(d_in=16, n_features=48, mean_active=4.0, noise=0.05, seed=11)
+    x = torch.from_numpy(gen.sample(12288)[0])
+    return x[:8192], x[8192:]
+
+
+@pytest.fixture(scope="module")
+def relu_teacher(data):
+    torch.set_num_threads(1)
+    return train_relu_teacher(data[0], 64, target_l0=6.0, steps=250, seed=3)
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a / b - 1.0)
+
+
+def test_topk_threshold_estimator_matches_mean_count():
+    g = torch.Generator().manual_seed(5)
+    h = torch.randn(300, 40, generator=g, dtype=torch.float64)
+    for k in (1, 5, 2.5):
+        tau, n = estimate_topk_threshold([h[:100], h[100:]], k)
+        assert n == 300
+        assert float((h > tau).sum(-1).double().mean()) == pytest.approx(k, abs=1 / 600)
+    with pytest.raises(ValueError, match="`k`"):
+        estimate_topk_threshold([h], 40)
+    with pytest.raises(ValueError, match=r"\[B, d_sae\]"):
+        estimate_topk_threshold([h[0]], 2)
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_enforce_zero_region(as_tensor):
+    a = np.array([0.3, 1.0, -2.0, 0.5])
+    t = np.linspace(-1, 0.5, 4001)
+    before = np.polynomial.polynomial.polyval(t, a).max()
+    a_in = torch.tensor(a) if as_tensor else a.copy()
+    shift = enforce_zero_region(a_in, -1.0, 0.5)
+    a_out = a_in.numpy() if as_tensor else a_in
+    assert shift == pytest.approx(before)
+    assert np.polynomial.polynomial.polyval(t, a_out).max() <= 1e-15
+    np.testing.assert_array_equal(a_out[1:], a[1:])  # only a_0 moves
+
+
+def test_jumprelu_scale_folding_is_exact_homogeneity():
+    """h H(h - theta) = c (h/c) H(h/c - theta/c) with c = theta / kappa, folded into the weights."""
+    g = torch.Generator().manual_seed(9)
+    t = JumpReLUSAE(SAEConfig(d_in=6, d_sae=10, architecture="jumprelu", dtype="float64"))
+    with torch.no_grad():
+        for p in (t.W_enc, t.b_enc, t.W_dec, t.b_dec):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+        t.gate.threshold.copy_(torch.rand(10, generator=g, dtype=torch.float64) + 0.1)
+    x = torch.randn(50, 6, generator=g, dtype=torch.float64)
+    kappa = 0.5
+    c, counts = latent_scales("jumprelu", t.pre_acts(x), kappa=kappa, threshold=t.threshold)
+    W_enc, b_enc, W_dec = fold_scales(*effective_weights(t), c)
+    u = (x - t.b_dec) @ W_enc + b_enc
+    x_hat = normalised_teacher_gate(u, kappa) @ W_dec + t.b_dec
+    torch.testing.assert_close(x_hat, t(x), rtol=1e-12, atol=1e-12)
+    assert counts["theta_nonpositive"] == 0
+
+
+def test_topk_decoder_norm_rescaling_is_folded():
+    g = torch.Generator().manual_seed(4)
+    t = TopKSAE(SAEConfig(d_in=5, d_sae=12, architecture="topk", k=3, rescale_acts_by_decoder_norm=True,
+                          dtype="float64"))
+    with torch.no_grad():
+        for p in (t.W_enc, t.b_enc, t.W_dec, t.b_dec):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    x = torch.randn(20, 5, generator=g, dtype=torch.float64)
+    W_enc, b_enc, W_dec = effective_weights(t)
+    h = (x - t.b_dec) @ W_enc + b_enc
+    torch.testing.assert_close(h, t.pre_acts(x))
+    torch.testing.assert_close(t.activation(h) @ W_dec + t.b_dec, t(x))
+
+
+def test_special_latents_have_defined_scales():
+    h = torch.tensor([[1.0, -1.0, 2.0], [3.0, -2.0, 4.0]], dtype=torch.float64)
+    c, counts = latent_scales("relu", h, kappa=0.0, relu_quantile=0.5)
+    assert counts["dead_scale_from_median"] == 1  # latent 1 never positive
+    assert c[1] == pytest.approx(float(torch.tensor([2.0, 3.0]).median()))
+    theta = torch.tensor([0.2, -0.1, 0.0, 0.4])
+    c, counts = latent_scales("jumprelu", torch.zeros(2, 4), kappa=0.5, threshold=theta)
+    assert counts["theta_nonpositive"] == 2
+    assert bool((c > 0).all())
+    with pytest.raises(ValueError, match="tau_k"):
+        latent_scales("topk", h, kappa=0.5, tau=-1.0)
+
+
+def test_relu_remez_fit_matches_known_error_and_is_exact_zero():
+    """Best (3,2) to ReLU on [-1,1]: error ~ 2.2e-2 (Boullé, Nakatsukasa & Townsend 2020)."""
+    fit = fit_normalised_gate("relu")
+    assert fit.type == (3, 2) and fit.grid_n == 4001
+    assert fit.remez_error == pytest.approx(0.0218, rel=0.02)
+    t = np.linspace(-1, 0, 2001)
+    assert _r_np(np.array(fit.a), np.array(fit.b), t).max() <= 0.0  # r <= 0 where ReLU is 0
+    # the rectified gate max(r, 0) is allowed to be *better* than the minimax r: record, not hide
+    assert fit.error_after_shift <= fit.error_safe_pade + fit.shift + 1e-12
+
+
+def test_jumprelu_fit_keeps_zero_region():
+    fit = fit_normalised_gate("jumprelu", type=FAST_JUMP["rational_type"], grid_n=FAST_JUMP["grid_n"])
+    t = np.linspace(-1, fit.kappa, 3001)
+    assert np.polynomial.polynomial.polyval(t, np.array(fit.a)).max() <= 0.0
+    assert fit.error_after_shift < 0.05  # uniform error of max(r, 0) away from the jump
+    with pytest.raises(ValueError, match="kappa"):
+        fit_normalised_gate("jumprelu", kappa=1.5)
+    with pytest.raises(ValueError, match="family"):
+        fit_normalised_gate("gelu")
+
+
+def _check_repro(teacher, rsae, x_eval, mse_tol=REPRO_TOL):
+    te, ri = evaluate(teacher, [x_eval]), evaluate(rsae, [x_eval])
+    assert _rel(ri["l0"], te["l0"]) <= REPRO_TOL, (te, ri)
+    assert ri["mse"] <= te["mse"] * (1 + mse_tol), (te, ri)
+    assert ri["alive"] == te["alive"]
+    return te, ri
+
+
+def test_init_reproduces_relu_teacher(data, relu_teacher):
+    x_tr, x_ev = data
+    rsae, rep = upgrade_init(relu_teacher, [x_tr])
+    assert isinstance(rsae, RationalSAE) and rsae.cfg.rational_type == (3, 2)
+    te, ri = _check_repro(relu_teacher, rsae, x_ev)
+    assert _rel(ri["mse"], te["mse"]) <= REPRO_TOL
+    assert 0.0 <= rep.frac_t_below <= 1.0 and 0.0 <= rep.frac_t_above <= 1.0
+
+
+def test_init_reproduces_jumprelu_teacher(data, relu_teacher):
+    x_tr, x_ev = data
+    teacher = derive_jumprelu_teacher(relu_teacher, x_tr[:4096])
+    rsae, _ = upgrade_init(teacher, [x_tr], **FAST_JUMP)
+    te, ri = _check_repro(teacher, rsae, x_ev)
+    assert _rel(ri["mse"], te["mse"]) <= REPRO_TOL
+    # exact sparsity: the RSAE fires only where the teacher does (up to float32 rounding at 0)
+    with torch.no_grad():
+        extra = ((rsae.encode(x_ev) != 0) & (teacher.encode(x_ev) == 0)).double().mean()
+    assert float(extra) <= 1e-4
+
+
+def test_init_topk_teacher_matches_l0(data, relu_teacher):
+    """TopK via a supplied threshold: L0 within 1% by the estimator; the MSE is *not* reproduced.
+
+    A per-token TopK and a threshold choose different latents.  Measured on this problem: MSE
+    +21% over the TopK teacher (per-latent thresholds matching each latent's firing count were
+    tried too: +22%, no better); we only bound it loosely here (< +40%) and document it.
+    """
+    x_tr, x_ev = data
+    teacher = TopKSAE(SAEConfig(d_in=16, d_sae=64, architecture="topk", k=6))
+    with torch.no_grad():
+        for n in ("W_enc", "b_enc", "W_dec", "b_dec"):
+            getattr(teacher, n).copy_(getattr(relu_teacher, n))
+    finetune(teacher, x_tr, FinetuneConfig(steps=100, batch_size=512, lr=3e-3, l1_init=1e-12,
+                                           controller_ki=0.0, controller_kp=0.0))
+    rsae, rep = upgrade_init(teacher, [x_tr], **FAST_JUMP)
+    assert rep.tau_k is not None and rep.tau_k > 0
+    _check_repro(teacher, rsae, x_ev, mse_tol=0.4)
+
+
+def test_rational_teacher_is_rejected(data):
+    r = RationalSAE(SAEConfig(d_in=16, d_sae=8, architecture="rational", rational_type=(3, 2)))
+    with pytest.raises(ValueError, match="teacher"):
+        upgrade_init(r, [data[0]])
+
+
+@pytest.mark.slow
+def test_init_reproduces_jumprelu_teacher_paper_type(data, relu_teacher, tmp_path):
+    """The paper's recipe: type (9, 8) on the 4001-point grid (the Remez takes about a minute)."""
+    x_tr, x_ev = data
+    teacher = derive_jumprelu_teacher(relu_teacher, x_tr[:4096])
+    rsae, rep = upgrade_init(teacher, [x_tr], cache_dir=tmp_path)
+    assert rep.gate_fit.type == (9, 8)
+    te, ri = _check_repro(teacher, rsae, x_ev)
+    assert _rel(ri["mse"], te["mse"]) <= REPRO_TOL
