@@ -407,7 +407,8 @@ def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,
         Compute the certified bracket with :func:`ratapprox.certify.certify` (when that module is
         installed; otherwise the estimates described under ``error_lower`` stay).
     start : sequence or MinimaxResult, optional
-        A start reference of ``m + n + 2`` points (mp path).
+        A start reference (mp path): at least ``m + n + 2`` distinct points (a previous result's
+        ``alternation_points`` will do); extra points are dropped from the ends.
 
     Returns
     -------

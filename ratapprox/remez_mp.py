@@ -538,9 +538,11 @@ def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Ca
     N = m + n + 2
     if start is not None:
         pts = getattr(start, "alternation_points", None) or getattr(start, "reference", None) or start
-        pts = sorted(pts, key=lambda v: mpmath.mpf(v))
-        if len(pts) != N:
-            raise InvalidInputError(f"`start` must hold m + n + 2 = {N} points, got {len(pts)}")
+        pts = sorted(set(pts), key=lambda v: mpmath.mpf(v))
+        if len(pts) < N:
+            raise InvalidInputError(f"`start` must hold at least {N} distinct points, got {len(pts)}")
+        while len(pts) > N:  # e.g. a previous result's alternation set: any N points will do
+            pts = pts[1:] if len(pts) % 2 else pts[:-1]
         yield list(pts), "user"
     bps = [float(b) for b in target.breakpoints]
     lo, hi = float(domain.lower), float(domain.upper)

@@ -288,6 +288,15 @@ def test_weighted_relative_error_of_exp():
     assert all(abs(abs(e) / res.error - 1) < 1e-15 for e in errs)
 
 
+def test_start_from_a_previous_result(relu32):
+    again = minimax("relu", 3, 2, dps=40, certify=False, start=relu32)
+    assert again.history[0]["note"] == "start: user"
+    assert again.iterations <= 3
+    assert abs(again.error / relu32.error - 1) < 1e-25
+    with pytest.raises(InvalidInputError, match="`start`"):
+        minimax("relu", 3, 2, dps=20, start=[0.0, 0.5])
+
+
 def test_remez_mp_engine_returns_exchange_run():
     run = remez_mp(get_target("exp"), 2, 1, Domain.interval(0, 2), dps=20)
     assert run.converged and run.reason == "converged"
