@@ -1,0 +1,210 @@
+"""Fine-tuning: L0 controller, MSE at matched L0, divergence recovery, SIGKILL + resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rsae.activations import SyntheticFeatures
+from rsae.demo import train_relu_teacher
+from rsae.finetune import CHECKPOINT_NAME, DivergenceError, FinetuneConfig, finetune, lr_at
+from rsae.metrics import evaluate
+from rsae.sae import RationalSAE, ReLUSAE, SAEConfig
+from rsae.upgrade import upgrade_init
+
+L0_TOL = 0.05  # the controller holds L0 within 5% on these short runs
+
+
+@pytest.fixture(scope="module")
+def data():
+    torch.set_num_threads(1)
+    gen = SyntheticFeatures(d_in=16, n_features=48, mean_active=4.0, noise=0.05, seed=21)
+    x = torch.from_numpy(gen.sample(12288)[0])
+    return x[:8192], x[8192:]
+
+
+def _random_relu_sae(d_in: int, d_sae: int, seed: int, b_dec: torch.Tensor) -> ReLUSAE:
+    sae = ReLUSAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="relu"))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        W = torch.randn(d_sae, d_in, generator=g)
+        W /= W.norm(dim=1, keepdim=True)
+        sae.W_dec.copy_(W)
+        sae.W_enc.copy_(W.T)
+        sae.b_dec.copy_(b_dec)
+    return sae
+
+
+def test_lr_schedule():
+    cfg = FinetuneConfig(steps=100, warmup=10, final_lr_fraction=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(10, cfg) == pytest.approx(1.0)
+    assert lr_at(100, cfg) == pytest.approx(0.1)
+    assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 99))
+
+
+def test_controller_holds_l0(data):
+    x_tr, x_ev = data
+    sae = _random_relu_sae(16, 64, 1, x_tr.mean(0))
+    target = 5.0
+    res = finetune(sae, x_tr, FinetuneConfig(steps=300, batch_size=512, lr=3e-3, target_l0=target))
+    late = [h["l0"] for h in res.history[-60:]]
+    assert abs(sum(late) / len(late) / target - 1) < L0_TOL
+    assert abs(evaluate(sae, [x_ev])["l0"] / target - 1) < L0_TOL
+    assert res.divergences == 0
+
+
+def test_finetune_lowers_mse_at_matched_l0(data):
+    x_tr, x_ev = data
+    teacher = train_relu_teacher(x_tr, 64, target_l0=6.0, steps=150, seed=2)
+    te = evaluate(teacher, [x_ev])
+    rsae, _ = upgrade_init(teacher, [x_tr])
+    ri = evaluate(rsae, [x_ev])
+    finetune(rsae, x_tr, FinetuneConfig(steps=250, batch_size=512, target_l0=te["l0"]))
+    rf = evaluate(rsae, [x_ev])
+    assert rf["mse"] < min(te["mse"], ri["mse"])
+    assert rf["l0"] <= te["l0"] * 1.02
+    assert rf["alive"] >= te["alive"]
+
+
+@pytest.mark.parametrize("bad", [0.0, -3.0, 65.0])
+def test_impossible_target_l0(data, bad):
+    sae = _random_relu_sae(16, 64, 1, data[0].mean(0))
+    with pytest.raises(ValueError, match="impossible target L0"):
+        finetune(sae, data[0], FinetuneConfig(steps=5, target_l0=bad))
+
+
+def test_divergence_is_restored_and_counted(data, tmp_path):
+    x_tr, _ = data
+    sae = _random_relu_sae(16, 64, 1, x_tr.mean(0))
+    hit = []
+
+    def inject(step, model):
+        if step == 25 and not hit:  # once: corrupt a weight as a blown-up update would
+            hit.append(step)
+            with torch.no_grad():
+                model.W_enc[0, 0] = float("nan")
+
+    cfg = FinetuneConfig(steps=60, batch_size=256, target_l0=5.0, checkpoint_every=10)
+    res = finetune(sae, x_tr, cfg, out=tmp_path, fault=inject)
+    assert hit and res.divergences == 1 and res.lr_scale == 0.5 and res.steps == 60
+    assert all(bool(torch.isfinite(p).all()) for p in sae.parameters())
+    snap = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
+    assert all(bool(torch.isfinite(v).all()) for v in snap["model"].values())
+    assert snap["divergences"] == 1
+
+
+def test_repeated_divergence_raises_and_never_writes_nan(data, tmp_path):
+    x_tr, _ = data
+    sae = _random_relu_sae(16, 64, 1, x_tr.mean(0))
+
+    def always(step, model):
+        if step >= 12:
+            with torch.no_grad():
+                model.b_enc[3] = float("inf")
+
+    cfg = FinetuneConfig(steps=40, batch_size=256, target_l0=5.0, checkpoint_every=10, max_divergences=3)
+    with pytest.raises(DivergenceError, match="diverged"):
+        finetune(sae, x_tr, cfg, out=tmp_path, fault=always)
+    snap = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
+    assert snap["step"] == 10
+    assert all(bool(torch.isfinite(v).all()) for v in snap["model"].values())
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import torch
+    torch.set_num_threads(1)
+    from rsae.activations import SyntheticFeatures
+    from rsae.finetune import FinetuneConfig, finetune
+    from rsae.gates import RationalGate
+    from rsae.sae import RationalSAE, SAEConfig
+
+    out, mode, result = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    gen = SyntheticFeatures(d_in=8, n_features=24, mean_active=3.0, seed=5)
+    x = torch.from_numpy(gen.sample(4096)[0])
+    sae = RationalSAE(SAEConfig(d_in=8, d_sae=32, architecture="rational", rational_type=(3, 2)))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        W = torch.randn(32, 8, generator=g); W /= W.norm(dim=1, keepdim=True)
+        sae.W_dec.copy_(W); sae.W_enc.copy_(W.T); sae.b_dec.copy_(x.mean(0))
+        ref = RationalGate.from_coefficients([0.0, 0.6, 0.5, -0.1], [0.2, 0.3])
+        for name in ("a", "b", "c_in", "c_out"):
+            getattr(sae.gate, name).copy_(getattr(ref, name))
+
+    def slow(step, model):
+        (out / "progress").write_text(str(step))
+        if mode == "slow":
+            time.sleep(0.05)
+
+    cfg = FinetuneConfig(steps=120, batch_size=128, target_l0=4.0, checkpoint_every=10, seed=3)
+    res = finetune(sae, x, cfg, out=out, resume=(mode == "resume"), fault=slow)
+    torch.save({"state": sae.state_dict(), "last": res.history[-1], "resumed_from": res.resumed_from},
+               result)
+    """
+)
+
+
+def _run_child(script: Path, out: Path, mode: str, result: Path) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, str(script), str(out), mode, str(result)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    # 1. uninterrupted reference run
+    ref_out, ref_res = tmp_path / "ref", tmp_path / "ref.pt"
+    ref_out.mkdir()
+    p = _run_child(script, ref_out, "fast", ref_res)
+    assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
+    # 2. a slow run, SIGKILLed mid-way (after its 3rd checkpoint, well before the end)
+    out = tmp_path / "killed"
+    out.mkdir()
+    p = _run_child(script, out, "slow", tmp_path / "never.pt")
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        prog = out / "progress"
+        if prog.is_file() and prog.read_text().strip() and int(prog.read_text()) >= 45:
+            break
+        if p.poll() is not None:
+            pytest.fail("child ended before it could be killed: " + p.stderr.read().decode()[-2000:])
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=30)
+    assert p.returncode == -signal.SIGKILL
+    killed_at = int((out / "progress").read_text())
+    assert 45 <= killed_at < 120 and not (tmp_path / "never.pt").exists()
+    assert (out / CHECKPOINT_NAME).is_file()
+    # 3. resume to the end: same final weights and metrics as the uninterrupted run
+    res_path = tmp_path / "resumed.pt"
+    p = _run_child(script, out, "resume", res_path)
+    assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
+    a, b = torch.load(ref_res, weights_only=False), torch.load(res_path, weights_only=False)
+    assert b["resumed_from"] is not None and 40 <= b["resumed_from"] <= killed_at
+    for k, v in a["state"].items():
+        assert torch.equal(v, b["state"][k]), k
+    assert a["last"] == b["last"]
+
+
+def test_resume_without_checkpoint_starts_fresh(data, tmp_path):
+    sae = RationalSAE(SAEConfig(d_in=16, d_sae=32, architecture="rational", rational_type=(3, 2)))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.randn(16, 32, generator=torch.Generator().manual_seed(1)) * 0.3)
+        sae.W_dec.copy_(sae.W_enc.T)
+    res = finetune(sae, data[0], FinetuneConfig(steps=5, batch_size=64, target_l0=4.0), out=tmp_path,
+                   resume=True)
+    assert res.resumed_from is None and res.steps == 5
+    assert (Path(tmp_path) / CHECKPOINT_NAME).is_file()
