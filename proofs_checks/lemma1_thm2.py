@@ -69,7 +69,7 @@ def _certified_point(delta: str, r: int, full_cert: bool) -> dict:
     from ratapprox.certify import lower_bound_de_la_vallee_poussin
 
     z = zolotarev(delta, r, dps=_DPS)
-    lo, notes = lower_bound_de_la_vallee_poussin(
+    lo, _notes = lower_bound_de_la_vallee_poussin(
         "sign",
         list(z.numerator),
         list(z.denominator),
@@ -145,7 +145,7 @@ def run(quick: bool = False) -> dict:
                     ratio,
                     n / (math.log(4 / eps) * math.log(4 / float(delta))),
                     "yes" if proven_min else "no",
-                    "rigorous" if p["rigorous_upper"] else "closed form",
+                    ("rigorous" if p["rigorous_upper"] else "closed form") + ("" if reaches else " (> eps!)"),
                 ]
             )
             if not proven_min:

@@ -59,7 +59,7 @@ def _certify_abs(res, *, upper: bool) -> dict:
     num, den = _to_x(res)
     with mpmath.workdps(res.dps):
         alt = sorted({*res.reference, *[-x for x in res.reference]})
-    lo, notes = lower_bound_de_la_vallee_poussin(
+    lo, _notes = lower_bound_de_la_vallee_poussin(
         "abs", num, den, alt, Domain.interval(-1, 1), m=res.n, n=res.n, dps=_CERT_DPS
     )
     out = {
@@ -229,8 +229,8 @@ def run(quick: bool = False) -> dict:
         "check": "thm3_relu",
         "statement": "ReLU on [-1,1] to accuracy eps with a rational of size O(log^2(1/eps))",
         "predicted": predicted,
-        "predicted_source": "Stahl (1993): E_{n,n}(|x|) ~ 8 exp(-pi sqrt n); E_{n+1,n}(ReLU) = E_{n,n}(|x|)/2 "
-        "=> d sqrt(n) / d log(1/eps) -> 1/pi",
+        "predicted_source": "Stahl (1993): E_{n,n}(|x|) ~ 8 exp(-pi sqrt n); "
+        "E_{n+1,n}(ReLU) = E_{n,n}(|x|)/2 => d sqrt(n) / d log(1/eps) -> 1/pi",
         "fitted": fitted,
         "ci95": ci,
         "verdict": verdict,
