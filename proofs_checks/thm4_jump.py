@@ -50,7 +50,7 @@ def _smallest_r(dhat: str, eps: float) -> tuple[int, float]:
 
 def run(quick: bool = False) -> dict:
     """Theorem 4 record (see the module docstring)."""
-    from ratapprox import Domain, minimax
+    from ratapprox import minimax
     from ratapprox.certify import certify
     from ratapprox.zolotarev import _mapped_delta, zolotarev_jumprelu, zolotarev_step
 
