@@ -1,0 +1,523 @@
+r"""Conversion of a rational ``P/Q`` to the pole-free *safe-Padé* form used by rsae.
+
+The safe-Padé rational (Molina, Schramowski & Kersting 2020, "Padé Activation Units"; the gate of
+:mod:`rsae.kernels.rational_gate`) is
+
+.. math::
+
+    \tilde r(t) = \frac{P(t)}{1 + |B(t)|}, \qquad P(t) = \sum_{k=0}^{p} a_k t^k, \quad
+    B(t) = \sum_{k=1}^{q} b_k t^k,
+
+whose denominator is never below 1: no poles for any real ``t``.
+
+When is the conversion exact?
+-----------------------------
+Given ``r = P/Q`` with ``Q > 0`` on the domain ``D``, the only way to write
+``r = cP / (cQ)`` with ``cQ = 1 + |B|`` and ``B(0) = 0`` is ``c = 1/Q(0)`` (so ``Q(0) > 0`` is
+required) and ``B = Q/Q(0) - 1``.  Then :math:`1 + |B| = Q` on ``D`` **iff** :math:`B \ge 0` on
+``D``.  This is decided rigorously: with ``B = t^k C(t)``, ``C(0) != 0``, :math:`B \ge 0` on
+:math:`D \cap [0, \infty)` iff :math:`C \ge 0` there, and on :math:`D \cap (-\infty, 0]` iff
+:math:`(-1)^k C \ge 0`; each is proven by interval enclosures of ``C`` with subdivision (and
+refuted by an enclosure below 0).  If it holds, ``exact = True`` and ``max_deviation = 0``.
+(For instance Zolotarev's approximants: ``Q = prod (x^2 + c_j) / prod c_j >= 1``.)
+
+Otherwise (typically a gate centred at :math:`\theta \ne 0`, whose denominator is smallest near
+:math:`\theta`, not at 0) no exact conversion exists and the safe-Padé form is **fitted** to
+``P/Q`` on a dense sample of ``D``: a differential-correction iteration (Cheney & Loeb 1961;
+Barrodale, Powell & Roberts 1972) with the sign pattern of ``B`` held fixed, which makes
+:math:`1 + |B| = 1 + s_i B(t_i)` linear in ``b``; each step is a linear programme (HiGHS via
+:func:`scipy.optimize.linprog`) minimising :math:`\eta` subject to
+:math:`|y_i (1 + s_i B(t_i)) - P(t_i)| \le \eta\, w_i`, :math:`s_i B(t_i) \ge 0`, with
+:math:`w_i` the previous denominator.  Two sign patterns are tried: that of ``Q/Q(0) - 1`` and
+"``B >= 0`` everywhere".  The fit is a float64 computation; what is *reported* is certified:
+
+* ``max_deviation``: a rigorous upper bound of :math:`\max_D |P/Q - \tilde r|` (interval
+  branch-and-bound of :mod:`ratapprox.certify` applied to the difference);
+* ``error_vs_target`` (with ``target``): a rigorous upper bound of :math:`\max_D |f - \tilde r|`.
+
+Possible issues
+---------------
+The fit is a local method: it is not claimed to be the best safe-Padé approximation, only a
+good one, and its deviation is what the certificate says.  High degrees with a badly scaled
+monomial basis make the float64 linear programmes ill-conditioned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from ._context import bits_for_dps
+from .certify import (
+    Certificate,
+    _domain_exact_points,
+    _ends,
+    _exact_degree,
+    _horner,
+    _iv_of,
+    _to_fraction,
+    _workprec,
+    certify,
+)
+from .domains import Domain
+from .errors import InvalidInputError
+from .targets import Target, get_target
+
+__all__ = ["SafePade", "to_safe_pade"]
+
+_iv = mpmath.iv
+
+
+# --------------------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class SafePade:
+    r"""``P(t) / (1 + |b_1 t + ... + b_q t^q|)`` with its certified relation to ``P/Q``.
+
+    Attributes
+    ----------
+    a : tuple of mpf
+        ``a_0 .. a_p``.
+    b : tuple of mpf
+        ``b_1 .. b_q`` (no constant term).
+    exact : bool
+        ``True`` when the form equals ``P/Q`` on the whole domain (proven).
+    max_deviation : mpf
+        Certified upper bound of :math:`\max_D |P/Q - \tilde r|` (0 when exact).
+    error_vs_target : mpf or None
+        Certified upper bound of :math:`\max_D |f - \tilde r|` when a target was given.
+    domain : Domain
+    method : str
+    notes : str
+    """
+
+    a: tuple[Any, ...]
+    b: tuple[Any, ...]
+    exact: bool
+    max_deviation: Any
+    error_vs_target: Any
+    domain: Domain
+    method: str
+    notes: str = ""
+    certificates: dict[str, Certificate] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def type(self) -> tuple[int, int]:
+        return (len(self.a) - 1, len(self.b))
+
+    def __call__(self, t: Any) -> np.ndarray:
+        """float64 evaluation (vectorised); finite for every finite ``t`` unless the true value
+        exceeds the float64 range (then ``+-inf``, never NaN)."""
+        t = np.asarray(t, dtype=float)
+        a = np.array([float(v) for v in self.a])
+        b = np.array([0.0] + [float(v) for v in self.b])
+        with np.errstate(over="ignore", invalid="ignore"):
+            P = np.polynomial.polynomial.polyval(t, a)
+            B = np.polynomial.polynomial.polyval(t, b) if len(b) > 1 else np.zeros_like(t)
+            out = P / (1.0 + np.abs(B))
+        bad = ~np.isfinite(out) & np.isfinite(t)
+        if np.any(bad):  # inf/inf from overflow of P and B: redo those in mpmath
+            flat = out.reshape(-1)
+            tb = t.reshape(-1)
+            for i in np.flatnonzero(bad.reshape(-1)):
+                flat[i] = float(self.eval_mp(float(tb[i])))
+            out = flat.reshape(t.shape)
+        return out
+
+    def eval_mp(self, t: Any, dps: int = 30) -> Any:
+        """mpmath evaluation at ``dps`` digits."""
+        with mpmath.workdps(dps):
+            t = mpmath.mpf(t)
+            P = mpmath.polyval(list(self.a)[::-1], t)
+            B = mpmath.polyval([*list(self.b)[::-1], 0], t) if self.b else mpmath.mpf(0)
+            return +(P / (1 + abs(B)))
+
+    def to_json(self, digits: int = 30) -> dict[str, Any]:
+        """Decimal strings (coefficients to ``digits`` significant digits; bounds rounded up)."""
+        from .tables import decimal_str
+
+        return {
+            "form": "P(t) / (1 + |b_1 t + ... + b_q t^q|)",
+            "a": [decimal_str(mpmath.mpf(v), digits) for v in self.a],
+            "b": [decimal_str(mpmath.mpf(v), digits) for v in self.b],
+            "exact": bool(self.exact),
+            "max_deviation": decimal_str(mpmath.mpf(self.max_deviation), 17, "up"),
+            "error_vs_target": (
+                None if self.error_vs_target is None
+                else decimal_str(mpmath.mpf(self.error_vs_target), 17, "up")
+            ),
+            "domain": self.domain.to_json(),
+            "method": self.method,
+            "notes": self.notes,
+        }
+
+
+# --------------------------------------------------------------------------- rigorous sign tests
+def _decide_sign(
+    cs: Sequence[Fraction], lo: Fraction, hi: Fraction, sgn: int, strict: bool,
+    max_boxes: int = 4000,
+) -> bool | None:
+    """Is ``sgn * C(t) >= 0`` (``> 0`` if ``strict``) on ``[lo, hi]``?
+
+    True (proven), False (refuted), None (undecided).  Interval Horner on boxes, bisected while
+    undecided; a point value below 0 refutes, an enclosure above 0 (or at 0, non-strict) settles
+    the box.
+    """
+    civ = [_iv_of(c) * sgn for c in cs]
+    stack = [(_iv_of(lo), _iv_of(hi))]
+    n = 0
+    while stack:
+        L, H = stack.pop()
+        X = _iv.mpf([_ends(L)[0], _ends(H)[1]])
+        v = _horner(civ, X)
+        a, _ = _ends(v)
+        if a > 0 or (a == 0 and not strict):
+            continue
+        # a point value below 0 refutes
+        c = (_ends(L)[0] + _ends(H)[1]) / 2
+        if _ends(_horner(civ, _iv.mpf(c)))[1] < 0:
+            return False
+        n += 1
+        if n > max_boxes:
+            return None
+        lo_, hi_ = _ends(L)[0], _ends(H)[1]
+        if not lo_ < c < hi_:
+            return None
+        stack.append((_iv.mpf(lo_), _iv.mpf(c)))
+        stack.append((_iv.mpf(c), _iv.mpf(hi_)))
+    return True
+
+
+def _nonneg_on_domain(cs: Sequence[Fraction], domain: Domain, strict: bool = False) -> bool | None:
+    """Is the polynomial with exact coefficients ``cs`` >= 0 (> 0 if ``strict``) on the domain?
+
+    See the module notes for the factorisation ``t^k C(t)``; ``strict`` needs ``k = 0``.
+    """
+    if domain.is_discrete:
+        for x in _domain_exact_points(domain):
+            v = sum(c * x**k for k, c in enumerate(cs))
+            if v < 0 or (strict and v == 0):
+                return False
+        return True
+    k = next((i for i, c in enumerate(cs) if c != 0), None)
+    if k is None:
+        return True  # B == 0
+    C = list(cs[k:])
+    verdict: bool | None = True
+    for a, b in domain.intervals:
+        fa, fb = _to_fraction(a), _to_fraction(b)
+        for lo, hi, sgn in ((max(fa, Fraction(0)), fb, 1), (fa, min(fb, Fraction(0)), (-1) ** k)):
+            if lo > hi:
+                continue
+            v = _decide_sign(C, lo, hi, sgn, strict and k == 0)
+            if v is False:
+                return False
+            if v is None:
+                verdict = None
+    return verdict
+
+
+# --------------------------------------------------------------------------- the fit
+def _fit_safe(
+    x: np.ndarray, y: np.ndarray, a0: np.ndarray, b0: np.ndarray, iters: int = 6,
+    zero_inside: bool = False,
+) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """Differential-correction fit of P/(1 + |B|) to samples y (see the module docstring).
+
+    In the pattern "B >= 0" the constraint is ``B(t_i) >= 1e-9 t_i^2`` (a margin, so that the
+    proof of ``B >= 0`` between the samples can succeed) and, when 0 is inside the domain,
+    ``b_1 = 0`` (a linear term would change sign at 0).
+    """
+    from scipy.optimize import linprog
+
+    p1, q = len(a0), len(b0)
+    V = np.vander(x, p1, increasing=True)
+    W = np.vander(x, q + 1, increasing=True)[:, 1:]
+
+    def dev(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.max(np.abs(y - (V @ a) / (1 + np.abs(W @ b)))))
+
+    best = (dev(a0, b0), a0, b0, "start")
+    patterns = {"sign pattern of Q/Q(0) - 1": np.where(W @ b0 >= 0, 1.0, -1.0),
+                "B >= 0": np.ones_like(x)}
+    for label, s in patterns.items():
+        b = np.zeros_like(b0) if label == "B >= 0" else b0.copy()
+        w = 1 + np.abs(W @ b)
+        for _ in range(iters):
+            n = len(x)
+            # variables [a (p1), b (q), eta]; rows: +-(y (1 + s W b) - V a) <= eta w ; -s W b <= 0
+            ysW = (y * s)[:, None] * W
+            A = np.vstack([
+                np.hstack([-V, ysW, -w[:, None]]),
+                np.hstack([V, -ysW, -w[:, None]]),
+                np.hstack([np.zeros((n, p1)), -s[:, None] * W, np.zeros((n, 1))]),
+            ])
+            margin = 1e-9 * x**2 if label == "B >= 0" else np.zeros(n)
+            rhs = np.concatenate([-y, y, -margin])
+            cost = np.zeros(p1 + q + 1)
+            cost[-1] = 1.0
+            bounds = [(None, None)] * (p1 + q) + [(0, None)]
+            if label == "B >= 0" and zero_inside and q >= 1:
+                bounds[p1] = (0, 0)
+            res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs")
+            if res.status != 0:
+                break
+            a, b = res.x[:p1], res.x[p1:p1 + q]
+            d = dev(a, b)
+            if d < best[0]:
+                best = (d, a.copy(), b.copy(), label)
+            w_new = 1 + np.abs(W @ b)
+            if np.allclose(w_new, w, rtol=1e-12):
+                break
+            w = w_new
+    return best[1], best[2], best[0], best[3]
+
+
+def _safe_target(name: str, a: Sequence[Any], b: Sequence[Any],
+                 inner: Target | None, num: Sequence[Any], den: Sequence[Any]) -> Target:
+    """A Target for ``g = (f or P/Q) - P~/(1 + |B~|)`` with interval value and derivative."""
+    aq = [_to_fraction(v) for v in a]
+    bq = [Fraction(0)] + [_to_fraction(v) for v in b]
+    nq = [_to_fraction(v) for v in num]
+    dq = [_to_fraction(v) for v in den]
+
+    cache: dict[tuple[str, int], list[Any]] = {}
+
+    def ivs(cs: Sequence[Fraction], key: str) -> list[Any]:
+        """Interval coefficients at the current precision (cached: boxes call this often)."""
+        k = (key, _iv.prec)
+        if k not in cache:
+            cache[k] = [_iv_of(c) for c in cs]
+        return cache[k]
+
+    def mps(cs: Sequence[Fraction], key: str) -> list[Any]:
+        k = (key + "mp", mpmath.mp.prec)
+        if k not in cache:
+            cache[k] = [mpmath.mpf(c.numerator) / c.denominator for c in cs][::-1]
+        return cache[k]
+
+    def hd(cs: list[Any], X: Any) -> tuple[Any, Any]:
+        p, dp = cs[-1], _iv.mpf(0)
+        for c in reversed(cs[:-1]):
+            dp = dp * X + p
+            p = p * X + c
+        return p, dp
+
+    def safe_iv(X: Any) -> tuple[Any, Any]:
+        P, dP = hd(ivs(aq, "a"), X)
+        B, dB = hd(ivs(bq, "b"), X) if len(bq) > 1 else (_iv.mpf(0), _iv.mpf(0))
+        lo, hi = _ends(B)
+        if lo >= 0:
+            sB, absB = _iv.mpf(1), B
+        elif hi <= 0:
+            sB, absB = _iv.mpf(-1), -B
+        else:  # |B| and its Clarke derivative where B may vanish
+            sB, absB = _iv.mpf([-1, 1]), _iv.mpf([0, max(-lo, hi)])
+        D = 1 + absB
+        val = P / D
+        return val, (dP - val * sB * dB) / D
+
+    def inner_iv(X: Any) -> tuple[Any, Any]:
+        if inner is not None:
+            d = inner.df_iv(X) if inner.df_iv is not None else None
+            return inner.f_iv(X), d
+        P, dP = hd(ivs(nq, "n"), X)
+        Q, dQ = hd(ivs(dq, "d"), X)
+        val = P / Q
+        return val, (dP - val * dQ) / Q
+
+    def f_iv(X: Any) -> Any:
+        return inner_iv(X)[0] - safe_iv(X)[0]
+
+    def df_iv(X: Any) -> Any:
+        d = inner_iv(X)[1]
+        return None if d is None else d - safe_iv(X)[1]
+
+    def f_mp(x: Any) -> Any:
+        P = mpmath.polyval(mps(aq, "a"), x)
+        B = mpmath.polyval(mps(bq, "b"), x)
+        if inner is not None:
+            f = inner.mp(x)
+        else:
+            f = mpmath.polyval(mps(nq, "n"), x) / mpmath.polyval(mps(dq, "d"), x)
+        return f - P / (1 + abs(B))
+
+    def f_float(x: np.ndarray) -> np.ndarray:
+        return np.array([float(f_mp(mpmath.mpf(float(v)))) for v in np.ravel(x)]).reshape(np.shape(x))
+
+    bps = tuple(inner.breakpoints) if inner is not None else ()
+    jumps = tuple(inner.jumps) if inner is not None else ()
+    return Target(name, f_float, f_mp, f_iv, breakpoints=bps, jumps=jumps, df_iv=df_iv)
+
+
+def _poly_mul(p: Sequence[Fraction], q: Sequence[Fraction]) -> list[Fraction]:
+    out = [Fraction(0)] * (len(p) + len(q) - 1)
+    for i, a in enumerate(p):
+        for j, b in enumerate(q):
+            out[i + j] += a * b
+    return out
+
+
+def _poly_sub(p: Sequence[Fraction], q: Sequence[Fraction]) -> list[Fraction]:
+    n = max(len(p), len(q))
+    return [(p[k] if k < len(p) else 0) - (q[k] if k < len(q) else 0) for k in range(n)]
+
+
+def _zero_iv(x: Any) -> Any:
+    return _iv.mpf(0)
+
+
+#: f = 0: certify(_ZERO, -N, D) bounds max |N/D| with the full Taylor machinery.
+_ZERO = Target("zero", lambda x: np.zeros_like(np.asarray(x, dtype=float)), lambda x: mpmath.mpf(0),
+               _zero_iv, df_iv=_zero_iv, d2f_iv=_zero_iv)
+
+
+# --------------------------------------------------------------------------- the conversion
+def to_safe_pade(
+    num: Sequence[Any],
+    den: Sequence[Any],
+    domain: Domain,
+    *,
+    target: Any = None,
+    dps: int = 30,
+    sample: int = 1000,
+    rel_tol: float = 1e-6,
+    max_boxes: int = 20_000,
+) -> SafePade:
+    r"""Convert ``P/Q`` (``Q > 0`` on ``domain``) to ``P(t) / (1 + |B(t)|)``.
+
+    Parameters
+    ----------
+    num, den : sequence of numbers
+        ``P`` and ``Q`` in ascending powers (mpf, float, int, Fraction or decimal strings).
+    domain : Domain
+        Where the two forms are compared (and ``Q > 0`` is required).
+    target : str, Target or callable, optional
+        When given, ``error_vs_target`` bounds ``max |f - r~|`` on the domain.
+    dps : int
+        Digits of the interval arithmetic used by the certificates.
+    sample : int
+        Size of the dense sample for the fit (non-exact case).
+    rel_tol : float
+        Relative tightness of the certified error against the target (exact case); the
+        deviation bounds of a fit are certified to 1%.
+    max_boxes : int
+        Box budget of each certificate (the bounds stay rigorous when it is hit).
+
+    Returns
+    -------
+    SafePade
+
+    Raises
+    ------
+    InvalidInputError
+        ``Q(0) <= 0`` (no normalisation ``Q(0) = 1`` exists), or ``Q`` not proven positive on
+        the domain.
+
+    Examples
+    --------
+    >>> from ratapprox import Domain
+    >>> sp = to_safe_pade([0, 1], [1, 0, "0.5"], Domain.interval(-1, 1))  # x / (1 + x^2/2)
+    >>> sp.exact, [str(v) for v in sp.b]
+    (True, ['0.0', '0.5'])
+    """
+    if not isinstance(domain, Domain):
+        raise InvalidInputError(f"`domain` must be a ratapprox.Domain, got {type(domain).__name__}")
+    if len(num) == 0 or len(den) == 0:
+        raise InvalidInputError("`num` and `den` need at least one coefficient each")
+    nq = [_to_fraction(v) for v in num]
+    dq = [_to_fraction(v) for v in den]
+    if _exact_degree(dq) < 0:
+        raise InvalidInputError("the denominator is identically zero")
+    if dq[0] <= 0:
+        raise InvalidInputError(
+            f"Q(0) = {float(dq[0]):.6g} <= 0: the safe-Padé form needs the normalisation Q(0) = 1"
+        )
+    q0 = dq[0]
+    aq = [c / q0 for c in nq]
+    Qn = [c / q0 for c in dq]
+    bq = Qn[1:]
+    tgt = get_target(target) if target is not None else None
+    bits = bits_for_dps(int(dps))
+    notes: list[str] = []
+    with _workprec(bits):
+        if _nonneg_on_domain(Qn, domain, strict=True) is not True:
+            raise InvalidInputError("the denominator Q is not proven positive on the domain")
+        exact = _nonneg_on_domain([Fraction(0), *bq], domain)
+    with mpmath.workdps(dps):
+        a_mp = tuple(mpmath.mpf(c.numerator) / c.denominator for c in aq)
+        b_mp = tuple(mpmath.mpf(c.numerator) / c.denominator for c in bq)
+    certs: dict[str, Certificate] = {}
+    if exact is True:
+        method = "exact: B = Q/Q(0) - 1 >= 0 on the domain (proven by interval arithmetic)"
+        dev = mpmath.mpf(0)
+        a_out, b_out = a_mp, b_mp
+        err = None
+        if tgt is not None:
+            c = certify(tgt, list(aq), list(Qn), domain, dps=dps, rel_tol=rel_tol, max_boxes=max_boxes)
+            certs["error_vs_target"] = c
+            err = c.upper
+            if not c.rigorous:
+                notes.append(f"error_vs_target is an estimate: {c.method}")
+    else:
+        if exact is None:
+            notes.append("B >= 0 could not be decided on the domain: fitted instead")
+        xs = domain.sample(sample)
+        with mpmath.workdps(dps):
+            y = np.array([float(mpmath.polyval(list(a_mp)[::-1], mpmath.mpf(float(x)))
+                                / mpmath.polyval([*list(b_mp)[::-1], 1], mpmath.mpf(float(x))))
+                          for x in xs])
+        zero_inside = any(_to_fraction(a) < 0 < _to_fraction(b) for a, b in domain.intervals)
+        a_f, b_f, d_est, label = _fit_safe(
+            xs, y, np.array([float(v) for v in a_mp]), np.array([float(v) for v in b_mp]),
+            zero_inside=zero_inside,
+        )
+        a_out = tuple(mpmath.mpf(float(v)) for v in a_f)
+        b_out = tuple(mpmath.mpf(float(v)) for v in b_f)
+        method = (f"fitted: differential correction on {len(xs)} points ({label}); "
+                  f"sampled deviation {d_est:.3e}")
+        with _workprec(bits):
+            b_nonneg = _nonneg_on_domain([Fraction(0), *(_to_fraction(v) for v in b_out)], domain)
+        if b_nonneg is True:
+            # 1 + |B~| = 1 + B~ on the domain: r~ is the ordinary rational P~/D, D = 1 + B~, and
+            # P/Q - r~ = (P D - P~ Q) / (Q D); certify's Taylor forms apply to both bounds.
+            Dq = [Fraction(1), *(_to_fraction(v) for v in b_out)]
+            Pt = [_to_fraction(v) for v in a_out]
+            N = _poly_sub(_poly_mul(aq, Dq), _poly_mul(Pt, Qn))
+            c = certify(_ZERO, [-v for v in N], _poly_mul(Qn, Dq), domain, dps=dps,
+                        rel_tol=max(rel_tol, 1e-4), max_boxes=max_boxes)
+            method += "; B~ >= 0 proven on the domain, deviation certified as one rational"
+        else:
+            g = _safe_target("safe_pade_deviation", a_out, b_out, None, list(aq), list(Qn))
+            c = certify(g, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes)
+        certs["max_deviation"] = c
+        dev = c.upper
+        if not c.rigorous:
+            notes.append(f"max_deviation not certified: {c.notes}")
+        err = None
+        if tgt is not None:
+            if tgt.f_iv is not None and b_nonneg is True:
+                ct = certify(tgt, list(a_out), [Fraction(1), *(_to_fraction(v) for v in b_out)],
+                             domain, dps=dps, rel_tol=rel_tol, max_boxes=max_boxes)
+            elif tgt.f_iv is not None:
+                gt = _safe_target("safe_pade_error", a_out, b_out, tgt, list(aq), list(Qn))
+                ct = certify(gt, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2),
+                             max_boxes=max_boxes)
+            else:
+                ct = certify(tgt, list(aq), list(Qn), domain, dps=dps)
+                ct = Certificate(ct.lower, ct.upper + dev, False, ct.method, ct.notes)
+            certs["error_vs_target"] = ct
+            err = ct.upper
+            if not ct.rigorous:
+                notes.append(f"error_vs_target is an estimate: {ct.method}")
+    if math.isinf(float(dev)):
+        notes.append("deviation bound is infinite")
+    return SafePade(
+        a=a_out, b=b_out, exact=exact is True, max_deviation=dev, error_vs_target=err,
+        domain=domain, method=method, notes="; ".join(notes), certificates=certs,
+    )
