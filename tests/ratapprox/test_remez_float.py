@@ -23,6 +23,8 @@ import time
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ratapprox._context import workdps
 from ratapprox.domains import Domain
@@ -212,6 +214,48 @@ def test_abs_80_80():
     # the alternation points cluster exponentially at 0
     ref = np.abs(np.asarray(run.reference))
     assert np.min(ref[ref > 0]) < 1e-10
+
+
+def test_relu_reduction_matches_direct_engine():
+    # relu = (x + |x|)/2 for m >= n + 1: the reduced and the direct exchange agree
+    a = remez_float("relu", 5, 4)
+    b = remez_float("relu", 5, 4, use_parity=False)
+    assert a.converged and b.converged
+    assert abs(a.levelled_error / b.levelled_error - 1) < 1e-9
+    x = np.linspace(-1, 1, 2001)
+    assert np.max(np.abs(a.rational(x) - b.rational(x))) < 1e-7
+    hi = remez_float("relu", 17, 16)
+    assert hi.converged
+    _check_equioscillation(hi, "relu", 17, 16)
+
+
+def test_odd_reduction_matches_direct_engine():
+    dom = Domain.sign_domain("0.05")
+    a = remez_float("sign", 5, 4, dom)
+    b = remez_float("sign", 5, 4, dom, use_parity=False)
+    assert a.converged and b.converged
+    assert abs(a.levelled_error / b.levelled_error - 1) < 1e-9
+    x = np.concatenate([np.linspace(-1, -0.05, 500), np.linspace(0.05, 1, 500)])
+    assert np.max(np.abs(a.rational(x) - b.rational(x))) < 1e-7
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(
+    target=st.sampled_from(["relu", "abs", "exp", "sign", "step:0.25"]),
+    m=st.integers(min_value=0, max_value=7),
+    n=st.integers(min_value=0, max_value=6),
+)
+def test_property_equioscillation_or_reported(target, m, n):
+    """Every fit either equioscillates on m + n + 2 - defect points (checked in mpmath) or says
+    why not -- never a silent wrong answer."""
+    dom = {"sign": Domain.sign_domain("0.2"),
+           "step:0.25": Domain.interval(-1, 1).excluding("0.25", "0.05")}.get(target)
+    run = remez_float(target, m, n, dom)
+    assert run.reason in ("converged", "defect", "precision", "singular", "iteration_limit")
+    if run.converged:
+        _check_equioscillation(run, target, m, n, rtol=1e-5)
+    else:
+        assert run.reason != "converged"
 
 
 def test_bad_input():
