@@ -55,15 +55,130 @@ def _plot_thm5(rec: dict, out: str) -> list[str]:
                 a, b = fit["fit"]["intercept"], fit["fit"]["slope"]
                 Nf = [n for n in N if n >= fit["fit_range"][0]]
                 ax.loglog(Nf, [math.exp(a) * (n + 1) ** b for n in Nf], "-", color=line.get_color(), lw=1)
-                ax.loglog(N, [fit["C_predicted"] / (n + 1) ** 2 for n in N], ":",
-                          color=line.get_color(), lw=1)
+                ax.loglog(
+                    N, [fit["C_predicted"] / (n + 1) ** 2 for n in N], ":", color=line.get_color(), lw=1
+                )
         ax.set_xlabel("N (breakpoints)")
         ax.set_ylabel("best uniform error eps(N)")
-        ax.set_title(f"Thm 5, PL {'with jumps (exact)' if kind == 'jumps' else 'continuous (upper bound)'}\n"
-                     "solid: fit, dotted: C(eta)/(N+1)^2")
+        ax.set_title(
+            f"Thm 5, PL {'with jumps (exact)' if kind == 'jumps' else 'continuous (upper bound)'}\n"
+            "solid: fit, dotted: C(eta)/(N+1)^2"
+        )
         ax.legend(fontsize=7)
         ax.grid(True, which="both", alpha=0.3)
     return [_save(fig, os.path.join(out, "thm5_lower_bound.png"))]
+
+
+def _plot_lemma1_thm2(rec: dict, out: str) -> list[str]:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax = axes[0]
+    for d in sorted({p["delta"] for p in rec["data"]}, key=float):
+        pts = sorted((p for p in rec["data"] if p["delta"] == d), key=lambda p: p["n"])
+        (line,) = ax.semilogy([p["n"] for p in pts], [p["error"] for p in pts], "o", ms=3, label=f"delta={d}")
+        fit = next((f for f in rec["fits"] if f["delta"] == d), None)
+        if fit:
+            ns = [p["n"] for p in pts]
+            s, a = fit["fit"]["slope"], fit["fit"]["intercept"]  # n = a + s log(1/E)
+            ax.semilogy(ns, [math.exp(-(n - a) / s) for n in ns], "-", color=line.get_color(), lw=0.8)
+    ax.set_xlabel("size n = 2r+1")
+    ax.set_ylabel("Zolotarev error E_r(delta)")
+    ax.set_title("sign on E_delta: semi-log, fitted lines")
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(True, alpha=0.3)
+    ax = axes[1]
+    u = [1 / math.log(1 / float(f["delta"])) for f in rec["fits"]]
+    ax.plot(u, [f["c_fitted"] for f in rec["fits"]], "o", label="fitted c(delta) = s/log(1/delta)")
+    ax.plot(u, [f["c_predicted"] for f in rec["fits"]], "x", label="K'/(pi K log(1/delta))")
+    if rec.get("limit_fit"):
+        lf = rec["limit_fit"]
+        uu = [0.0, max(u)]
+        ax.plot(uu, [lf["intercept"] + lf["slope"] * v for v in uu], "-", lw=1, label="linear extrapolation")
+    ax.axhline(2 / math.pi**2, color="k", ls=":", label="2/pi^2")
+    ax.set_xlabel("1/log(1/delta)")
+    ax.set_ylabel("n / (log(1/eps) log(1/delta))")
+    ax.set_title("the ratio's limit")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return [_save(fig, os.path.join(out, "lemma1_thm2.png"))]
+
+
+def _plot_thm3_relu(rec: dict, out: str) -> list[str]:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    d = rec["data"]
+    ax = axes[0]
+    ax.semilogy([p["n"] for p in d], [p["relu_error"] for p in d], "o", ms=4, label="best (n+1,n), certified")
+    ax.semilogy([p["n"] for p in d], [p["stahl"] / 2 for p in d], "--", label="Stahl 4 exp(-pi sqrt n)")
+    t = [r for r in rec["eps_table"] if r["constructive_size"]]
+    ax.semilogy(
+        [r["constructive_size"] for r in t],
+        [r["eps"] for r in t],
+        "s",
+        ms=4,
+        label="constructive (Zolotarev) size for eps",
+    )
+    ax.set_xlabel("n")
+    ax.set_ylabel("ReLU uniform error")
+    ax.set_title("Thm 3: semi-log")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    ax = axes[1]
+    x = [math.log(1 / p["relu_error"]) for p in d]
+    ax.plot(x, [math.sqrt(p["n"]) for p in d], "o", label="data")
+    if rec.get("fit"):
+        f = rec["fit"]
+        ax.plot(x, [f["intercept"] + f["slope"] * v for v in x], "-", label=f"fit slope {f['slope']:.4f}")
+    ax.plot(x, [(v + math.log(4)) / math.pi for v in x], ":", label="Stahl: (log(1/eps)+log 4)/pi")
+    ax.set_xlabel("log(1/eps)")
+    ax.set_ylabel("sqrt(n)")
+    ax.set_title("sqrt(n) vs log(1/eps)")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return [_save(fig, os.path.join(out, "thm3_relu.png"))]
+
+
+def _plot_thm4_jump(rec: dict, out: str) -> list[str]:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    pts = [p for p in rec["data"] if p["gate"].startswith("step")]
+    for th in sorted({p["theta"] for p in pts}):
+        q = [p for p in pts if p["theta"] == th]
+        ax.plot([p["X"] for p in q], [p["size"] for p in q], "o", ms=3, label=f"step, theta={th}")
+    xs = sorted(p["X"] for p in pts)
+    f = rec["fit"]
+    ax.plot(xs, [f["intercept"] + f["slope"] * v for v in xs], "-", label=f"fit slope {f['slope']:.4f}")
+    ax.plot(xs, [2 / math.pi**2 * v for v in xs], ":", label="(2/pi^2) X")
+    ax.set_xlabel("X = log(2/eps) log(4(1+|theta|)/delta)")
+    ax.set_ylabel("constructive size n")
+    ax.set_title("Thm 4: size vs log(1/eps) log(1/delta)")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return [_save(fig, os.path.join(out, "thm4_jump.png"))]
+
+
+def _plot_claims_audit(rec: dict, out: str) -> list[str]:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    relu = sorted(
+        [f for f in rec["data"] if f["target"] == "relu" and f["reading"].startswith("minimax on the 4001")],
+        key=lambda f: f["type"][0],
+    )
+    ax.semilogy(
+        [f["type"][0] for f in relu], [f["uniform_error"] for f in relu], "o-", label="ReLU uniform (grid)"
+    )
+    ax.semilogy(
+        [f["type"][0] for f in relu], [f["mse_grid_in_domain"] for f in relu], "s-", label="ReLU MSE (grid)"
+    )
+    ax.axhline(3.8e-7, color="C1", ls=":", label="paper: ReLU MSE 3.8e-7")
+    ax.axhline(2.4e-6, color="C2", ls=":", label="paper: JumpReLU MSE 2.4e-6")
+    ax.axhline(2.0**-24, color="k", ls="--", lw=0.8, label="float32 unit roundoff")
+    ax.set_xlabel("numerator degree m of type (m, m-1)")
+    ax.set_ylabel("error")
+    ax.set_title("claims audit: ReLU fits on the 4001-point grid")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return [_save(fig, os.path.join(out, "claims_audit.png"))]
 
 
 def make_plots(records: Sequence[dict], out_dir: str) -> dict[str, list[str]]:
@@ -109,19 +224,31 @@ _TITLES = {
 }
 
 
-def render_report(records: Sequence[dict], *, figures: dict[str, list[str]] | None = None,
-                  command: str = "python -m proofs_checks", report_path: str | None = None) -> str:
+def render_report(
+    records: Sequence[dict],
+    *,
+    figures: dict[str, list[str]] | None = None,
+    command: str = "python -m proofs_checks",
+    report_path: str | None = None,
+) -> str:
     """Markdown report: summary table, then one section per check (generated text only)."""
     figures = figures or {}
     base = os.path.dirname(os.path.abspath(report_path)) if report_path else os.getcwd()
-    L = ["# proofs_checks report", "",
-         f"Produced by `{command}` (from the repository root).  Every number below is computed by that "
-         "command; verdicts are computed by `proofs_checks.fitting.verdict_from_fit` and the rules in each "
-         "module, not written by hand.", "",
-         "| check | predicted | fitted | 95% CI | verdict |", "| --- | --- | --- | --- | --- |"]
+    L = [
+        "# proofs_checks report",
+        "",
+        f"Produced by `{command}` (from the repository root).  Every number below is computed by that "
+        "command; verdicts are computed by `proofs_checks.fitting.verdict_from_fit` and the rules in each "
+        "module, not written by hand.",
+        "",
+        "| check | predicted | fitted | 95% CI | verdict |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in records:
-        L.append(f"| `{r['check']}` | {_f(r['predicted'])} | {_f(r['fitted'])} | {_f(r['ci95'])} | "
-                 f"**{r['verdict']}** |")
+        L.append(
+            f"| `{r['check']}` | {_f(r['predicted'])} | {_f(r['fitted'])} | {_f(r['ci95'])} | "
+            f"**{r['verdict']}** |"
+        )
     L.append("")
     for r in records:
         L += [f"## {_TITLES.get(r['check'], r['check'])}", ""]
