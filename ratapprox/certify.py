@@ -144,9 +144,9 @@ class Certificate:
         from .tables import decimal_str  # the shared exact decimal writer (no import cycle)
 
         return {
-            "lower": decimal_str(mpmath.mpf(self.lower), digits, "down"),
-            "upper": decimal_str(mpmath.mpf(self.upper), digits, "up"),
-            "relative_width": decimal_str(mpmath.mpf(self.relative_width), 3, "up"),
+            "lower": decimal_str(_as_mpf(self.lower), digits, "down"),
+            "upper": decimal_str(_as_mpf(self.upper), digits, "up"),
+            "relative_width": decimal_str(_as_mpf(self.relative_width), 3, "up"),
             "rigorous": bool(self.rigorous),
             "method": self.method,
             "notes": self.notes,
@@ -177,6 +177,14 @@ def _prec_of(x: Any) -> int:
         return int(mpmath.mpf(x)._mpf_[3]) + 8
     except (TypeError, ValueError, AttributeError, IndexError):
         return 64
+
+
+def _as_mpf(x: Any) -> Any:
+    """``x`` as an mpf *without rounding* (``mpmath.mpf(x)`` rounds to the current precision)."""
+    if hasattr(x, "_mpf_"):
+        return x
+    with _workprec(max(mpmath.mp.prec, 256)):
+        return mpmath.mpf(x)
 
 
 def _mpf(raw: tuple) -> Any:

@@ -56,6 +56,7 @@ import numpy as np
 from ._context import bits_for_dps
 from .certify import (
     Certificate,
+    _as_mpf,
     _domain_exact_points,
     _ends,
     _exact_degree,
@@ -143,13 +144,13 @@ class SafePade:
 
         return {
             "form": "P(t) / (1 + |b_1 t + ... + b_q t^q|)",
-            "a": [decimal_str(mpmath.mpf(v), digits) for v in self.a],
-            "b": [decimal_str(mpmath.mpf(v), digits) for v in self.b],
+            "a": [decimal_str(_as_mpf(v), digits) for v in self.a],
+            "b": [decimal_str(_as_mpf(v), digits) for v in self.b],
             "exact": bool(self.exact),
-            "max_deviation": decimal_str(mpmath.mpf(self.max_deviation), 17, "up"),
+            "max_deviation": decimal_str(_as_mpf(self.max_deviation), 17, "up"),
             "error_vs_target": (
                 None if self.error_vs_target is None
-                else decimal_str(mpmath.mpf(self.error_vs_target), 17, "up")
+                else decimal_str(_as_mpf(self.error_vs_target), 17, "up")
             ),
             "domain": self.domain.to_json(),
             "method": self.method,
