@@ -241,6 +241,9 @@ def run_upgrade(
     res_teacher = eval_fn(teacher)
     rsae, report = upgrade_init(teacher, train.iter_batches(4096), **init_kwargs)
     res_init = eval_fn(rsae)
+    import copy
+
+    init_model = copy.deepcopy(rsae)
     target = target_l0 if target_l0 is not None else res_teacher["l0"]
     cfg = FinetuneConfig(steps=steps, target_l0=target, **ft_kwargs)
     ft = None
@@ -278,6 +281,7 @@ def run_upgrade(
 
     _atomic_write_json(out / "results.json", _json_safe(result))
     result["_model"] = rsae
+    result["_init_model"] = init_model
     result["_report"] = report
     result["_finetune"] = ft
     return result

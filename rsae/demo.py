@@ -88,10 +88,26 @@ def run_demo(
     n_eval: int = 8192,
 ) -> dict[str, Any]:
     """Run the demo; returns the JSON-able results (also written to ``out/results.json``)."""
+
+    t0 = time.perf_counter()
+    # Matrices here are tiny ([512, 128]): one thread is faster than several fighting over cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_demo(
+            out, steps, teacher_steps, family, plots, seed, cache_dir, quiet, n_train, n_eval, t0
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_demo(
+    out: Path, steps: int, teacher_steps: int, family: str, plots: bool, seed: int, cache_dir: Path | None,
+    quiet: bool, n_train: int, n_eval: int, t0: float,
+) -> dict[str, Any]:
     from .cli import _print_table, _RowRange, run_upgrade
     from .metrics import evaluate
 
-    t0 = time.perf_counter()
     torch.manual_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,14 +145,8 @@ def run_demo(
         ft_kwargs={"batch_size": 512, "seed": seed},
         progress=not quiet and sys.stderr.isatty(),
     )
-    rsae, report = res.pop("_model"), res.pop("_report")
+    rsae, report, init_model = res.pop("_model"), res.pop("_report"), res.pop("_init_model")
     res.pop("_finetune")
-    # The init model again (for the gate plot): re-run the deterministic init.
-    from .upgrade import upgrade_init
-
-    init_model, _ = upgrade_init(
-        teacher, _RowRange(train_src, 0, n_train).iter_batches(4096), gate_fit=report.gate_fit
-    )
     for name, m in (("teacher", teacher), ("init", init_model), ("rsae", rsae)):
         res[name]["feature_recovery"] = feature_recovery(m, gen.features)
     keys = ["mse", "explained_variance", "l0", "alive", "n_tokens", "feature_recovery"]
