@@ -156,3 +156,31 @@ def test_console_entry_points():
                 ["-m", "rsae", "eval", "--help"]):
         p = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
+
+
+@needs_hf
+def test_upgrade_with_host(tmp_path, capsys):
+    from rsae.sae import ReLUSAE, SAEConfig
+
+    toks = np.asarray(np.load(HF_DIR / "sampled_tokens.npy", mmap_mode="r")[:10, :20])
+    np.save(tmp_path / "toks.npy", toks)
+    sae = ReLUSAE(SAEConfig(d_in=64, d_sae=32, architecture="relu"))
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        W = torch.randn(32, 64, generator=g)
+        W /= W.norm(dim=1, keepdim=True)
+        sae.W_dec.copy_(W)
+        sae.W_enc.copy_(W.T)
+        sae.b_enc.fill_(-0.5)
+    save_saelens(sae, tmp_path / "t64")
+    out = tmp_path / "up"
+    argv = ["upgrade", "--teacher", str(tmp_path / "t64"), "--host", str(HF_DIR), "--layer", "3",
+            "--tokens", str(tmp_path / "toks.npy"), "--steps", "5", "--batch-size", "32",
+            "--out", str(out), "--json"]
+    code, stdout, err = _run(argv, capsys)
+    assert code == 0, err
+    res = json.loads(stdout)
+    for k in ("teacher", "init", "rsae"):
+        assert set(EVAL_KEYS) | set(HOST_KEYS) <= set(res[k])
+    assert res["teacher"]["n_tokens"] == 1 * 19  # last 10% of 10 sequences held out, BOS excluded
+    assert np.load(out / "checkpoint" / "train_activations.npy").shape == (9 * 19, 64)
