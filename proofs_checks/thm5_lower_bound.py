@@ -432,8 +432,8 @@ def direct_continuous(eta: float, N: int, *, n_grid: int = 1500, starts: int = 4
 
     For fixed knots the best node values solve a linear programme (minimise e subject to
     ``|f(x_j) - L(x_j)| <= e`` on a grid refined near the knots); the knots are then optimised by
-    Nelder-Mead from several starts.  The result is a grid value, i.e. an (accurate) estimate
-    of the continuous optimum from below on the grid; its exact error is re-evaluated.
+    Nelder-Mead from several starts.  The returned value is the exact error of the optimised PL
+    function (critical points of each piece), hence an upper bound of the continuous optimum.
     """
     t = _Target(eta)
     rng = np.random.default_rng(seed)
@@ -441,10 +441,10 @@ def direct_continuous(eta: float, N: int, *, n_grid: int = 1500, starts: int = 4
     xs = np.unique(xs[(xs >= -1) & (xs <= 1)])
     fx = t.e2 / (xs**2 + t.e2)
 
-    def lp(knots_inner: np.ndarray) -> tuple[float, np.ndarray]:
+    def lp(knots_inner: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
         kn = np.concatenate([[-1.0], np.sort(np.clip(knots_inner, -1 + 1e-9, 1 - 1e-9)), [1.0]])
         if np.any(np.diff(kn) <= 1e-9):
-            return 10.0, kn
+            return 10.0, kn, None
         # hat-function basis: value of the PL interpolant at xs = B @ nodes
         B = np.zeros((xs.size, kn.size))
         idx = np.clip(np.searchsorted(kn, xs, side="right") - 1, 0, kn.size - 2)
@@ -457,10 +457,11 @@ def direct_continuous(eta: float, N: int, *, n_grid: int = 1500, starts: int = 4
         A = np.block([[B, -np.ones((xs.size, 1))], [-B, -np.ones((xs.size, 1))]])
         rhs = np.concatenate([fx, -fx])
         res = optimize.linprog(c, A_ub=A, b_ub=rhs, bounds=[(None, None)] * nv + [(0, None)], method="highs")
-        return (float(res.x[-1]) if res.success else 10.0), kn
+        if not res.success:
+            return 10.0, kn, None
+        return float(res.x[-1]), kn, res.x[:-1]
 
-    best = math.inf
-    best_nodes = None
+    best = (math.inf, None, None)
     for s in range(starts):
         if s == 0:
             x0 = np.linspace(-1, 1, N + 2)[1:-1] * 0.5
@@ -468,9 +469,18 @@ def direct_continuous(eta: float, N: int, *, n_grid: int = 1500, starts: int = 4
             x0 = np.sort(rng.uniform(-0.8, 0.8, N))
         res = optimize.minimize(lambda z: lp(z)[0], x0, method="Nelder-Mead",
                                 options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 400 * N})
-        if res.fun < best:
-            best, best_nodes = float(res.fun), res.x
-    return best if best_nodes is not None else math.nan
+        e, kn, nodes = lp(res.x)
+        if nodes is not None and e < best[0]:
+            best = (e, kn, nodes)
+    if best[1] is None:
+        return math.nan
+    # The grid value underestimates; return the exact error of the optimised PL function.
+    _, kn, nodes = best
+    worst = 0.0
+    for i in range(kn.size - 1):
+        lo, hi = t.line_error(float(kn[i]), float(kn[i + 1]), float(nodes[i]), float(nodes[i + 1]))
+        worst = max(worst, -lo, hi)
+    return worst
 
 
 # ------------------------------------------------------------------------------------------ check
