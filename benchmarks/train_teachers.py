@@ -52,8 +52,11 @@ FAMILIES = ("relu", "jumprelu", "topk")
 TARGETS = (8, 24, 64)
 N_VAL_SEQ = 128
 # Starting coefficients of the search, from a first look at the host (x has norm ~8 at layer 3;
-# JumpReLU with init threshold 0.3 and l0_coefficient 10 gave L0 ~19 after 1000 steps).
-START_COEF = {"relu": 1.0, "jumprelu": 25.0}
+# JumpReLU, init threshold 0.1, lr 3e-3: l0_coefficient 0.3 -> L0 19, 3.0 -> L0 2.8 after 1000 steps).
+# SAELens parameterises the JumpReLU threshold directly and Adam moves it by at most ~lr per step,
+# so at lr 1e-3 and 1000 steps the threshold is rate-limited and L0 barely responds to the
+# coefficient (we measured L0 ~ 19 for coefficients 25 ... 1e6); JumpReLU teachers use --jumprelu-lr.
+START_COEF = {"relu": 1.0, "jumprelu": 0.85}
 
 
 def _provider(x: torch.Tensor, batch: int, seed: int):
@@ -108,13 +111,14 @@ def train_one(family: str, value: float, x_train: torch.Tensor, x_val: torch.Ten
     from sae_lens import SAETrainer
     from sae_lens.config import SAETrainerConfig
 
+    lr = args.jumprelu_lr if family == "jumprelu" else args.lr
     torch.manual_seed(args.seed)
     sae = _make_sae(family, value, x_train.shape[1], args.d_sae, args.jumprelu_init_threshold)
     cfg = SAETrainerConfig(
         total_training_samples=args.steps * args.batch,
         train_batch_size_samples=args.batch,
-        lr=args.lr,
-        lr_end=args.lr / 10,
+        lr=lr,
+        lr_end=lr / 10,
         lr_warm_up_steps=args.steps // 20,
         lr_decay_steps=args.steps // 5,
         lr_scheduler_name="constant",
@@ -192,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--l0-tol", type=float, default=0.10, help="relative L0 tolerance of the search")
     p.add_argument("--max-trials", type=int, default=6)
-    p.add_argument("--jumprelu-init-threshold", type=float, default=0.3,
+    p.add_argument("--jumprelu-init-threshold", type=float, default=0.1,
                    help="SAELens jumprelu_init_threshold (its default 0.01 is for unit-scale inputs)")
+    p.add_argument("--jumprelu-lr", type=float, default=3e-3, help="learning rate of the JumpReLU teachers")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=data.ARTIFACTS / "teachers")
     p.add_argument("--force", action="store_true", help="retrain teachers that already exist")
@@ -241,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                data.SPLITS["teacher"][1] - N_VAL_SEQ],
                              "validation_sequences": [n_teacher - N_VAL_SEQ, n_teacher],
                              "n_train_tokens": len(x_train), "hidden_states": layer, "bos": "excluded"},
-                    "hyperparameters": {"steps": args.steps, "batch": args.batch, "lr": args.lr,
+                    "hyperparameters": {"steps": args.steps, "batch": args.batch,
+                                        "lr": args.jumprelu_lr if family == "jumprelu" else args.lr,
                                         "d_sae": args.d_sae, "seed": args.seed, "threads": args.threads,
                                         "jumprelu_init_threshold": args.jumprelu_init_threshold,
                                         "lr_warm_up_steps": args.steps // 20,
