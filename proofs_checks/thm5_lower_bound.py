@@ -380,6 +380,10 @@ def best_pl_error(eta: float, N: int, kind: str = "jumps", *, rtol: float = 1e-9
         upper = _verify_continuous(t, knots, hi) + _PAD
         method = ("upper: explicit continuous PL (nodes f +- e, greedy) verified exactly; "
                   "lower: discontinuous optimum")
+        const = 0.5 * (t.f(0.0) - t.f(1.0))  # the best constant is also a continuous PL function
+        if const < upper:
+            upper, knots = const + _PAD, [-1.0, 1.0]
+            method = "upper: best constant (beats the construction at this N); lower: discontinuous optimum"
         return PLResult(eta, N, kind, upper, jl.lower, upper, tuple(knots), method)
     # P(e): end point of k greedy pieces allowed to run past 1 (f is defined on R); it is
     # continuous and increasing, and the optimum is the root of P(e) = 1 (Brent).  The root is
