@@ -184,3 +184,15 @@ def test_upgrade_with_host(tmp_path, capsys):
         assert set(EVAL_KEYS) | set(HOST_KEYS) <= set(res[k])
     assert res["teacher"]["n_tokens"] == 1 * 19  # last 10% of 10 sequences held out, BOS excluded
     assert np.load(out / "checkpoint" / "train_activations.npy").shape == (9 * 19, 64)
+
+
+def test_demo_small(tmp_path, capsys):
+    code, out, err = _run(["demo", "--out", str(tmp_path / "demo"), "--steps", "60", "--teacher-steps", "60",
+                           "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    for k in ("teacher", "init", "rsae"):
+        assert set(EVAL_KEYS) | {"feature_recovery"} <= set(res[k])
+    assert abs(res["init"]["mse"] / res["teacher"]["mse"] - 1) <= 0.01
+    for f in ("gates.png", "mse_vs_l0.png", "results.json"):
+        assert (tmp_path / "demo" / f).stat().st_size > 0
