@@ -163,6 +163,9 @@ def plot_error_curve(
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
     os.close(fd)
+    from .tables import _default_file_mode
+
+    os.chmod(tmp, _default_file_mode())  # mkstemp creates 0600
     try:
         fig.savefig(tmp, format="png")
         os.replace(tmp, out)
