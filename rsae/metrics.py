@@ -95,8 +95,12 @@ class ReconstructionAccumulator:
 
 
 def _encode_decode(sae: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(z, x_hat)``; ``x_hat`` in the input's space (run-time normalisation undone, as SAELens)."""
     dt = next(sae.parameters()).dtype
     z = sae.encode(x.to(dt))
+    cfg = getattr(sae, "cfg", None)
+    if getattr(cfg, "normalize_activations", "none") in ("constant_norm_rescale", "layer_norm"):
+        return z, sae(x.to(dt)).to(x.dtype)  # forward() de-normalises the output
     return z, sae.decode(z).to(x.dtype)
 
 

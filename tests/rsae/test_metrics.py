@@ -99,3 +99,15 @@ def test_host_d_in_mismatch():
     host = HostActivations(HF_DIR, 2, np.ones((1, 4), dtype=np.int64))
     with pytest.raises(ActivationError, match="d_in mismatch"):
         evaluate_host(_tiny_sae(), host)
+
+
+@pytest.mark.parametrize("mode", ["layer_norm", "constant_norm_rescale"])
+def test_runtime_normalisation_is_undone_for_the_error(mode):
+    """SAELens compares x with the de-normalised output: a perfect SAE has MSE ~ 0 in every mode."""
+    sae = ReLUSAE(SAEConfig(d_in=4, d_sae=8, architecture="relu", normalize_activations=mode))
+    eye = torch.eye(4)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([eye, -eye], dim=1))
+        sae.W_dec.copy_(torch.cat([eye, -eye], dim=0))
+    x = torch.randn(20, 4, generator=torch.Generator().manual_seed(3)) * 3 + 1
+    assert evaluate(sae, [x])["mse"] < 1e-8
