@@ -331,6 +331,7 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
         except (ZeroDivisionError, ValueError, ArithmeticError) as exc:
             raise _Singular(f"the eigenvalue solver failed: {exc!r}") from exc
     cands = []
+    check_mp = None
     scale = max(abs(v) for v in evals) or mpmath.mpf(1)
     imag_tol = mpmath.eps ** (mpmath.mpf(1) / 2) * scale
     for k, lam in enumerate(evals):
@@ -349,8 +350,11 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
         if not _sign_definite_per_piece(np.array([float(x) for x in xs]), qsign, pieces):
             continue
         if check_float is not None and n > 0:
-            tt = (2 * check_float - float(lo) - float(hi)) / (float(hi) - float(lo))
-            qs = np.polynomial.chebyshev.chebval(tt, [float(v) for v in b])
+            # In mp: near a kink q spans many orders of magnitude and a float64 evaluation of
+            # its Chebyshev sum returns noise of either sign where q is small.
+            if check_mp is None:
+                check_mp = [(2 * mpmath.mpf(float(v)) - lo - hi) / (hi - lo) for v in check_float]
+            qs = np.array([1.0 if ChebRational._clenshaw(b, tv) > 0 else -1.0 for tv in check_mp])
             if not _sign_definite_per_piece(check_float, qs, pieces):
                 continue
         if qv[0] < 0:
@@ -671,6 +675,8 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
     with workdps(wdps):
         ref = _to_mpf_list(ref0)
     it = 0
+    retried = False
+    gaps: list = []
     for it in range(1, max_iter + 1):
         with workdps(wdps):
             ref = [mpmath.mpf(x) for x in ref]
@@ -680,9 +686,15 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
             try:
                 h, r, cond = _levelled_error(ref, fs, ws, m_red, n_red, lo, hi, check, pieces)
             except _Singular as exc:
-                reason = "singular"
                 history.append({"iteration": it, "levelled_error": None, "max_error": None,
                                 "ratio": None, "note": str(exc), "dps": wdps})
+                if not retried:
+                    # Clustered references make the eigenproblem ill-conditioned; rounding can
+                    # hide the admissible eigenvalue.  Try once more with twice the digits.
+                    retried = True
+                    wdps = 2 * wdps
+                    continue
+                reason = "singular"
                 break
 
             def err(x: Any, r: ChebRational = r) -> Any:
@@ -717,7 +729,9 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
                                     "ratio": None, "dps": wdps,
                                     "note": f"would need {need} digits; giving up"})
                     break
-                wdps = need
+                # A margin, so that the estimate creeping up by a digit or two does not cost
+                # one iteration per digit.
+                wdps = need + GUARD_DPS // 2
                 history.append({"iteration": it, "levelled_error": abs(h), "max_error": None,
                                 "ratio": None, "note": f"working precision raised to {wdps}",
                                 "dps": wdps})
@@ -736,6 +750,16 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
             gap = (emax - abs(h)) / abs(h) if h != 0 else mpmath.inf
             if gap <= tol:
                 converged, reason = True, "converged"
+                best = (emax, h, r, list(ref), ext, wdps)
+                break
+            gaps.append(abs(gap))
+            if (len(gaps) >= 4 and gaps[-1] <= mpmath.mpf(10) ** (-(dps // 2))
+                    and min(gaps[-3:]) > gaps[-4] / 10):
+                # Quadratic convergence has ended at a floor set by rounding (the levelled solve,
+                # the extremum search): three iterations without a tenfold gain.  E* is known
+                # to the relative accuracy of the gap, which is at least dps/2 digits here.
+                converged, reason = True, "converged"
+                history[-1]["note"] = f"stalled at max|e|/|h| - 1 = {mpmath.nstr(gap, 3)}"
                 best = (emax, h, r, list(ref), ext, wdps)
                 break
             new = alternating_subset(ext, N)
