@@ -119,7 +119,7 @@ def compute_loss(
     ``aux_loss(model=, x=, h=, z=, x_hat=)`` may add a term (e.g. the AuxK loss of a TopK control,
     Gao et al. 2024); a gate may define ``aux_loss`` itself with the same keywords.
     """
-    x = x.to(model.dtype)
+    x = x.to(device=model.W_enc.device, dtype=model.dtype)
     h = model.pre_acts(x)
     z = model.activation(h)
     if model.cfg.normalize_activations in ("none", "expected_average_only_in"):
@@ -417,7 +417,7 @@ def stationary_lambda(model: torch.nn.Module, x: Tensor) -> float:
     Returns NaN when it is not positive (the two gradients do not oppose each other).
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    x = x.to(model.dtype)
+    x = x.to(device=model.W_enc.device, dtype=model.dtype)
     z = model.activation(model.pre_acts(x))
     mse = ((x - model.decode(z)) ** 2).sum(-1).mean()
     l1 = (z.abs() * _decoder_norms(model)).sum(-1).mean()

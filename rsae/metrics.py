@@ -96,12 +96,13 @@ class ReconstructionAccumulator:
 
 def _encode_decode(sae: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     """``(z, x_hat)``; ``x_hat`` in the input's space (run-time normalisation undone, as SAELens)."""
-    dt = next(sae.parameters()).dtype
-    z = sae.encode(x.to(dt))
+    W = sae.W_enc
+    xs = x.to(device=W.device, dtype=W.dtype)
+    z = sae.encode(xs)
     cfg = getattr(sae, "cfg", None)
     if getattr(cfg, "normalize_activations", "none") in ("constant_norm_rescale", "layer_norm"):
-        return z, sae(x.to(dt)).to(x.dtype)  # forward() de-normalises the output
-    return z, sae.decode(z).to(x.dtype)
+        return z, sae(xs).to(device=x.device, dtype=x.dtype)  # forward() de-normalises the output
+    return z, sae.decode(z).to(device=x.device, dtype=x.dtype)
 
 
 @torch.no_grad()

@@ -635,7 +635,7 @@ def upgrade_init(
     family = teacher.cfg.architecture
     if family not in TEACHER_FAMILIES:
         raise ValueError(f"the teacher must be one of {TEACHER_FAMILIES}, got architecture {family!r}")
-    x = _collect(batches, int(n_calibration_tokens), teacher.cfg.d_in)
+    x = _collect(batches, int(n_calibration_tokens), teacher.cfg.d_in).to(teacher.W_enc.device)
     h = teacher.pre_acts(x).double()  # what the gate sees (normalisation and rescaling included)
     y = teacher.activation(h.to(teacher.dtype)).double()
     # 1-2. the normalised gate
@@ -663,7 +663,7 @@ def upgrade_init(
     u, y_n = h / c, y / c
     # 4. calibration on the teacher's real pre-activations
     with torch.enable_grad():
-        cal = calibrate_gate(u.reshape(-1), y_n.reshape(-1), gate_fit.a, gate_fit.b, kappa=kappa,
+        cal = calibrate_gate(u.reshape(-1).cpu(), y_n.reshape(-1).cpu(), gate_fit.a, gate_fit.b, kappa=kappa,
                              steps=calibration_steps, lr=calibration_lr)
     t = u / cal.c_in
     cfg = SAEConfig(
