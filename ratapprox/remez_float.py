@@ -95,6 +95,7 @@ Possible issues
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterator
@@ -148,6 +149,17 @@ class _Problem:
     #: extra points where the start sample is clustered (e.g. the gap edge delta^2 of a
     #: parity-reduced sign problem, where y^(-1/2) varies on the scale delta^2)
     cluster_at: tuple[float, ...] = ()
+    #: points in the gaps of the hull where the denominator's sign is checked too
+    gap_points: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    @staticmethod
+    def gaps_of(intervals: list[tuple[float, float]], lo: float | None = None) -> np.ndarray:
+        """Sample points of the gaps between the intervals (and of [lo, first interval))."""
+        edges = [(b, a2) for (_, b), (a2, _) in itertools.pairwise(intervals)]
+        if lo is not None and lo < intervals[0][0]:
+            edges.insert(0, (lo, intervals[0][0]))
+        pts = [a + (b - a) * _cheb01(GAP_SAMPLES) for a, b in edges]
+        return np.concatenate(pts) if pts else np.zeros(0)
 
     def omega(self, x: np.ndarray) -> np.ndarray:
         if self.weight is None:
@@ -351,20 +363,23 @@ def _support_split(ref: np.ndarray, m: int, n: int) -> tuple[np.ndarray, np.ndar
     return sup_a, other
 
 
-def _sign_changes(prob: _Problem, r: BarycentricRational, x: np.ndarray) -> int:
-    """Sign changes of the denominator inside each interval of the domain (a pole in a gap
-    between intervals is allowed: it is not on the domain)."""
+def _pole_check_points(prob: _Problem, x: np.ndarray) -> np.ndarray:
+    """Where the denominator must keep its sign: the domain points ``x`` plus points in the
+    gaps of the hull (``prob.gap_points``).
+
+    The class searched is that of ``ratapprox.minimax``: r continuous on the hull
+    ``[min X, max X]`` (no pole in the gaps of a union of intervals either: a gate must not blow
+    up there).  On a grid only the grid points count: q of one sign on the grid is the class in
+    which alternation on m + n + 2 points characterises the best approximation.
+    """
     if prob.points is not None:
-        # q must keep one sign on the grid points: that is the class in which alternation on
-        # m + n + 2 points characterises the best approximation (a pole between two grid
-        # points, with q changing sign across it, leaves that class)
-        return r.denominator_sign_changes(x[np.isin(x, prob.points)])
-    total = 0
-    for a, b in prob.intervals:
-        xi = x[(x >= a) & (x <= b)]
-        if xi.size > 1:
-            total += r.denominator_sign_changes(xi)
-    return total
+        return np.unique(x[np.isin(x, prob.points)])
+    return np.unique(np.concatenate([x, prob.gap_points]))
+
+
+def _sign_changes(prob: _Problem, r: BarycentricRational, x: np.ndarray) -> int:
+    """Sign changes of the denominator on the hull of the domain (see _pole_check_points)."""
+    return r.denominator_sign_changes(_pole_check_points(prob, x))
 
 
 def _row_sorted_qr(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -524,13 +539,8 @@ def _levelled_on(prob: _Problem, ref: np.ndarray, t: np.ndarray, m: int, n: int,
 
 def _q_sign_changes(prob: _Problem, t: np.ndarray, Beta: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Sign changes of q = l_t(x) sum_j beta_j/(x - t_j) inside each interval, per column."""
-    x = np.unique(x)
-    if prob.points is None:
-        groups = [(x >= a) & (x <= b) for a, b in prob.intervals]
-    else:
-        # the sign of q on the grid points only (see _sign_changes)
-        x = x[np.isin(x, prob.points)]
-        groups = [np.ones(x.shape, dtype=bool)]
+    x = _pole_check_points(prob, x)
+    groups = [np.ones(x.shape, dtype=bool)]
     diff = x[:, None] - t[None, :]
     hit = diff == 0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -584,7 +594,7 @@ def _start_reference(prob: _Problem, m: int, n: int
         raise InvalidInputError(f"the domain has {x.size} points; type {(m, n)} needs at least {N2}")
     F = prob.f(x)
     om = prob.omega(x)
-    pieces = [x] if prob.points is not None else [x[(x >= a) & (x <= b)] for a, b in prob.intervals]
+    pieces = [_pole_check_points(prob, x)]
     # the best-levelled pole-free iterate seen with m + n + 2 alternations (a fallback when the
     # Lawson iteration never levels within START_SPREAD)
     seen: dict[str, Any] = {}
@@ -607,7 +617,6 @@ def _start_reference(prob: _Problem, m: int, n: int
             continue
         try:
             r0, _ = aaa_lawson(x, F, (m, n), weight=om, max_iter=iters, support_points=zs,
-                               intervals=None if prob.points is not None else prob.intervals,
                                stop=enough)
         except (InvalidInputError, np.linalg.LinAlgError, ValueError):
             continue
@@ -837,6 +846,8 @@ STAGNATION_STEPS = 6
 STAGNATION_RTOL = 1e-2
 #: A grid with at least this many points per reference point starts from the continuous problem.
 GRID_SNAP_FACTOR = 20
+#: Samples per gap of the hull where the denominator's sign is checked.
+GAP_SAMPLES = 64
 #: Consecutive trial functions with a pole in the domain after which a start is abandoned.
 POLE_STALL = 12
 #: How many degree steps the continuation start may go down (each one a cheap low-degree solve).
@@ -949,12 +960,15 @@ def _parity_problem(target: Target, domain: Domain, kind: str) -> _Problem:
         lo = max(a, 0.0)
         ivs.append((lo * lo, b * b))
     bps = np.array(sorted({float(Decimal(c)) ** 2 for c in target.breakpoints}))
+    # the hull [-b, b] in x is [0, b^2] in y: check the denominator's sign on [0, y_lo) too
+    gaps = _Problem.gaps_of(ivs, lo=0.0)
     if kind == "even":
         return _Problem(f=lambda y: target(np.sqrt(y)), intervals=ivs, points=None,
-                        breakpoints=bps, weight=None, cluster_depth=CLUSTER_DEPTH**2)
+                        breakpoints=bps, weight=None, cluster_depth=CLUSTER_DEPTH**2,
+                        gap_points=gaps)
     return _Problem(f=lambda y: target(np.sqrt(y)) / np.sqrt(y), intervals=ivs, points=None,
                     breakpoints=bps, weight=np.sqrt, cluster_depth=CLUSTER_DEPTH**2,
-                    cluster_at=tuple(a for a, _ in ivs))
+                    cluster_at=tuple(a for a, _ in ivs), gap_points=gaps)
 
 
 def _from_parity(R: BarycentricRational, m: int, n: int, kind: str) -> BarycentricRational:
@@ -1186,7 +1200,7 @@ def _remez_float(
     prob = _Problem(
         f=tgt, intervals=intervals, points=pts,
         breakpoints=np.array(sorted({float(Decimal(c)) for c in tgt.breakpoints})),
-        weight=weight,
+        weight=weight, gap_points=_Problem.gaps_of(intervals),
     )
     out = None
     if pts is not None and pts.size >= GRID_SNAP_FACTOR * N2 and not any(
