@@ -368,6 +368,26 @@ class BarycentricRational:
         :math:`c = w`, zeros for :math:`c = w f`).
         """
         z, _, _ = self._float_data()
+        ev = self._pencil(z, coeffs)
+        az = np.abs(z)
+        if ev.size == 0 or np.any(az == 0) or az.min() > 1e-3 * az.max():
+            return ev
+        # Roots far below the scale of the support points (|x| at high degree has poles at
+        # 1e-11 i next to support points up to 1) get only absolute accuracy eps max|z| from the
+        # pencil.  With u = 1/x the sum becomes -u sum_j (c_j/z_j)/(u - 1/z_j): the same pencil
+        # in u gives the small roots to relative accuracy.  Keep each root from the pencil that
+        # resolves it.
+        inv = self._pencil(1.0 / z, coeffs / z)
+        inv = inv[inv != 0]
+        tau = float(np.sqrt(az.min() * az.max()))
+        small = 1.0 / inv[np.abs(inv) > 1.0 / tau]
+        large = ev[np.abs(ev) >= tau]
+        if small.size + large.size != ev.size:
+            return ev  # the two pencils disagree on the count: keep the direct one
+        return np.concatenate([small, large])
+
+    @staticmethod
+    def _pencil(z: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
         N1 = len(z)
         scale = np.max(np.abs(coeffs))
         if scale == 0:
