@@ -109,16 +109,19 @@ class MinimaxResult:
     def decimal_strings(self) -> dict[str, list[str] | str]:
         """Coefficients, error and alternation points as decimal strings with all their digits.
 
-        A float is written by its shortest round-trip ``repr``; an ``mpf`` with the decimal digits
-        of the working precision it was computed at (``history[-1]["dps"]``), which round-trips
-        at that precision.
+        A float is written by its shortest round-trip ``repr``; an ``mpf`` with enough decimal
+        digits to round-trip its mantissa (at least the working precision of the run).
         """
         work = max((h.get("dps") or 0 for h in self.history), default=0) or self.dps or 17
+        bits_work = mpmath.libmp.dps_to_prec(int(work))
 
         def s(v: Any) -> str:
             if isinstance(v, mpmath.mpf):
-                digits = mpmath.libmp.libmpf.repr_dps(mpmath.libmp.dps_to_prec(int(work)))
-                return mpmath.nstr(v, digits, strip_zeros=False, min_fixed=1, max_fixed=0)
+                # the number's own mantissa length (coefficients may carry more than `work`)
+                bits = max(bits_work, int(v._mpf_[3]))
+                digits = mpmath.libmp.libmpf.repr_dps(bits)
+                with workdps(digits + 5):
+                    return mpmath.nstr(v, digits, strip_zeros=False, min_fixed=1, max_fixed=0)
             return repr(float(v))
 
         return {
@@ -272,6 +275,24 @@ def _certify(result: MinimaxResult, tgt: Target, m: int, n: int) -> MinimaxResul
     return replace(result, certificate=cert, error_lower=cert.lower, error_upper=cert.upper)
 
 
+def _monomial_coefficients(r: ChebRational, wdps: int) -> tuple[list, list]:
+    """Power-basis coefficients of ``r`` carrying enough digits to reproduce it to ``wdps``.
+
+    With ``den[0] = 1`` the monomial coefficients of, e.g., a sign approximant with a small gap
+    grow like ``delta**-k`` and cancel massively at ``|x| ~ 1``: rounded to ``wdps`` digits they
+    would define a different rational.  So the conversion is redone with as many extra digits as
+    the largest coefficient has before the decimal point (plus a guard).
+    """
+    with workdps(wdps):
+        num, den = r.to_monomial()
+        big = max(abs(c) for c in num + den)
+    extra = max(0, int(mpmath.ceil(mpmath.log10(big)))) if big > 0 else 0
+    if extra > 2:
+        with workdps(wdps + extra + 5):
+            num, den = r.to_monomial()
+    return num, den
+
+
 def _run_mp(tgt: Target, m: int, n: int, domain: Domain, dps: int, weight: Callable | None,
             max_iter: int, tol: float | None, start: Any) -> tuple[MinimaxResult, str, Any]:
     t0 = time.perf_counter()
@@ -279,13 +300,13 @@ def _run_mp(tgt: Target, m: int, n: int, domain: Domain, dps: int, weight: Calla
                                  tol=tol, start=start)
     for h in run.history:
         h["engine"] = "mpmath"
+    try:
+        num, den = _monomial_coefficients(r, wdps)
+    except ZeroDivisionError as exc:
+        raise ConvergenceError(
+            "the best approximation's denominator vanishes at x = 0, so it cannot be "
+            "normalised to den[0] = 1", reason="singular", best=None) from exc
     with workdps(wdps):
-        try:
-            num, den = r.to_monomial()
-        except ZeroDivisionError as exc:
-            raise ConvergenceError(
-                "the best approximation's denominator vanishes at x = 0, so it cannot be "
-                "normalised to den[0] = 1", reason="singular", best=None) from exc
         m_eff, n_eff = len(r.a) - 1, len(r.b) - 1
         num = num + [mpmath.mpf(0)] * (m - m_eff)
         den = den + [mpmath.mpf(0)] * (n - n_eff)

@@ -108,6 +108,7 @@ References
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -369,6 +370,12 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
                 check_mp = [(2 * mpmath.mpf(float(v)) - lo - hi) / (hi - lo) for v in check_float]
             qs = np.array([1.0 if ChebRational._clenshaw(b, tv) > 0 else -1.0 for tv in check_mp])
             if not _sign_definite_per_piece(check_float, qs, pieces):
+                continue
+            # Roots of the Chebyshev series (colleague matrix, float64): a real one in [-1, 1]
+            # is a pole on the hull even when it falls between sample points.
+            roots = np.polynomial.chebyshev.chebroots([float(v) for v in b])
+            real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots))].real
+            if np.any(np.abs(real) <= 1):
                 continue
         if qv[0] < 0:
             b = [-v for v in b]
@@ -677,8 +684,13 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
     # argument -- and would be fatal for a gate evaluated between the intervals.
     hull_lo, hull_hi = float(domain.lower), float(domain.upper)
     hull = hull_lo + (hull_hi - hull_lo) * (1 - np.cos(np.pi * np.arange(401) / 400)) / 2
-    dom_pts = domain.sample(400) if not domain.is_discrete else domain.points_float()
-    check = np.unique(np.concatenate([dom_pts, hull]))
+    dom_pts = domain.sample(400) if not domain.is_discrete else np.zeros(0)
+    # Gaps of a union of intervals get their own Chebyshev points: a pole pair hiding in a
+    # narrow gap (sign on E_delta, delta = 1e-4) is invisible to a sample of the hull.
+    ivs = domain.intervals_float()
+    gap_pts = [a + (b - a) * (1 - np.cos(np.pi * np.arange(1, 64) / 64)) / 2
+               for (_, a), (b, _) in itertools.pairwise(ivs)]
+    check = np.unique(np.concatenate([dom_pts, hull, *gap_pts]))
     pieces = [(hull_lo, hull_hi)]
     wdps = dps + GUARD_DPS
     att = _Attempt()
