@@ -88,8 +88,13 @@ def _axes_scale(ax: Any, breakpoints: Sequence[float], alternation: np.ndarray, 
     nz = np.abs(alternation[np.abs(alternation) > 1e-9 * span])
     gap = min((abs(a) for iv in domain.intervals_float() for a in iv if a != 0), default=span)
     smallest = min(float(nz.min()) if nz.size else span, gap)
-    if smallest < 1e-2 * span:
-        ax.set_xscale("symlog", linthresh=smallest / 2, linscale=0.5)
+    if smallest < 0.05 * span:
+        linthresh = smallest / 2
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.3)
+        # Decade ticks outside the linear core only: labels inside it would overprint.
+        k = np.arange(np.ceil(np.log10(2 * linthresh)), np.floor(np.log10(span)) + 1)
+        decades = 10.0 ** k
+        ax.set_xticks(np.concatenate([-decades[::-1], [0.0], decades]))
 
 
 def plot_error_curve(
