@@ -878,11 +878,13 @@ def upper_bound_interval(
 
 # --------------------------------------------------------------------------- precision choice
 def _choose_bits(prob: _Problem, domain: Domain, dps: int, rel_tol: float) -> tuple[int, str]:
-    """Working precision from the coefficients' dynamic range.
+    """Working precision from the coefficients' dynamic range and conditioning.
 
-    The rounding error of Horner's scheme is about ``2^-p * sum |c_k| |x|^k`` (Higham 2002,
-    sec. 5.1), so resolving ``e`` to a fraction ``rel_tol`` of its size needs
-    ``p >= log2((S_P + |r| S_Q) / (min Q * max|e| * rel_tol))`` bits plus a margin.
+    The rounding error of Horner's scheme at ``x`` is about ``2^-p * sum |c_k| |x|^k`` (Higham
+    2002, sec. 5.1), so resolving ``e = f - P/Q`` to a fraction ``rel_tol`` of its size needs
+    ``p >= log2(max_x (S_P(x) + |r(x)| S_Q(x)) / |Q(x)| / (max|e| * rel_tol))`` bits, with
+    ``S_P(x) = sum |a_k| |x|^k``; a margin of 40 bits covers the derivatives and the boxes
+    between the 256 sample points (and a run that gets stuck is retried at twice the bits).
     """
     base = bits_for_dps(dps)
     R = max(abs(Fraction(Decimal(domain.lower))), abs(Fraction(Decimal(domain.upper))), Fraction(1))
@@ -894,24 +896,26 @@ def _choose_bits(prob: _Problem, domain: Domain, dps: int, rel_tol: float) -> tu
     bits0 = base + int(mpmath.log(big, 2)) + 32
     xs = domain.sample(256)
     with _workprec(bits0):
-        qmin, rmax, emax = _INF, mpmath.mpf(0), mpmath.mpf(0)
-        a = [mpmath.mpf(c.numerator) / c.denominator for c in prob.num_q]
-        b = [mpmath.mpf(c.numerator) / c.denominator for c in prob.den_q]
+        amp, emax = mpmath.mpf(0), mpmath.mpf(0)
+        a = [mpmath.mpf(c.numerator) / c.denominator for c in prob.num_q][::-1]
+        b = [mpmath.mpf(c.numerator) / c.denominator for c in prob.den_q][::-1]
+        aa, ab = [abs(v) for v in a], [abs(v) for v in b]
         for x in xs:
             xm = mpmath.mpf(float(x))
-            q = mpmath.polyval(b[::-1], xm)
-            r = mpmath.polyval(a[::-1], xm) / q if q != 0 else _INF
-            qmin, rmax = min(qmin, abs(q)), max(rmax, abs(r))
+            q = mpmath.polyval(b, xm)
+            if q == 0:
+                return bits0, f"{bits0} bits (Q vanishes at a sample point)"
+            r = mpmath.polyval(a, xm) / q
+            amp = max(amp, (mpmath.polyval(aa, abs(xm)) + abs(r) * mpmath.polyval(ab, abs(xm))) / abs(q))
             try:
                 emax = max(emax, abs(prob.target.mp(xm) - r))
             except Exception:  # an estimate only; a failing target is reported by the bound itself
                 pass
-    if not (qmin > 0 and emax > 0 and mpmath.isfinite(rmax)):
+    if not (emax > 0 and mpmath.isfinite(amp)):
         return bits0, f"{bits0} bits (could not estimate the conditioning)"
-    amp = (SP + rmax * SQ) / (qmin * emax * mpmath.mpf(rel_tol))
-    need = int(mpmath.ceil(mpmath.log(max(amp, mpmath.mpf(1)), 2))) + 40
+    need = int(mpmath.ceil(mpmath.log(max(amp / (emax * mpmath.mpf(rel_tol)), 1), 2))) + 40
     bits = max(base, need)
-    return bits, f"{bits} bits (coefficient range {mpmath.nstr(big, 3)})"
+    return bits, f"{bits} bits (coefficient range {mpmath.nstr(big, 3)}, condition {mpmath.nstr(amp, 3)})"
 
 
 # --------------------------------------------------------------------------- certify
