@@ -24,12 +24,21 @@ __all__ = ["main", "run_checks"]
 
 
 def _not_run(name: str, reason: str, seconds: float = 0.0) -> dict:
-    return {"check": name, "predicted": None, "fitted": None, "ci95": None, "verdict": "not run",
-            "reason": reason, "data": [], "seconds": seconds}
+    return {
+        "check": name,
+        "predicted": None,
+        "fitted": None,
+        "ci95": None,
+        "verdict": "not run",
+        "reason": reason,
+        "data": [],
+        "seconds": seconds,
+    }
 
 
-def run_checks(names: Sequence[str] = CHECKS, *, quick: bool = False,
-               progress: Callable[[str], None] | None = None) -> list[dict]:
+def run_checks(
+    names: Sequence[str] = CHECKS, *, quick: bool = False, progress: Callable[[str], None] | None = None
+) -> list[dict]:
     """Run each check module's ``run(quick)``; exceptions become ``"not run"`` records."""
     out = []
     for name in names:
@@ -102,12 +111,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the records as JSON on stdout")
     ap.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR")
     ap.add_argument("--report", metavar="PATH", help="write the markdown report to PATH")
-    ap.add_argument("--only", nargs="+", choices=CHECKS, metavar="CHECK",
-                    help=f"subset of {', '.join(CHECKS)}")
+    ap.add_argument(
+        "--only", nargs="+", choices=CHECKS, metavar="CHECK", help=f"subset of {', '.join(CHECKS)}"
+    )
+    ap.add_argument(
+        "--from-json",
+        metavar="PATH",
+        help="re-render plots/report from the JSON of an earlier --json run (no recomputation)",
+    )
     args = ap.parse_args(argv)
     names = args.only or list(CHECKS)
     argv_used = ["python", "-m", "proofs_checks", *(argv if argv is not None else sys.argv[1:])]
-    records = run_checks(names, quick=args.quick, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    if args.from_json:
+        with open(args.from_json) as fh:
+            saved = json.load(fh)
+        records = [r for r in saved["checks"].values() if r["check"] in names]
+        origin = " ".join(saved.get("command") or ["python -m proofs_checks --json (earlier run)"])
+    else:
+        records = run_checks(
+            names, quick=args.quick, progress=lambda s: print(s, file=sys.stderr, flush=True)
+        )
     records = _jsonable(records)
     figures: dict[str, list[str]] = {}
     if args.plots:
@@ -117,15 +140,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report:
         from .report import render_report
 
-        _write_atomic(args.report, render_report(records, figures=figures, command=" ".join(argv_used),
-                                                 report_path=args.report))
+        cmd = " ".join(a for a in argv_used if a != "--json")
+        if args.from_json:
+            cmd = f"{origin}` (computation), re-rendered by `{cmd}"
+        _write_atomic(
+            args.report, render_report(records, figures=figures, command=cmd, report_path=args.report)
+        )
     if args.json:
-        json.dump({"quick": args.quick, "checks": {r["check"]: r for r in records}}, sys.stdout, indent=1)
+        json.dump(
+            {"quick": args.quick, "command": argv_used, "checks": {r["check"]: r for r in records}},
+            sys.stdout,
+            indent=1,
+        )
         sys.stdout.write("\n")
     else:
         for r in records:
-            print(f"{r['check']:18s} {r['verdict']:14s} predicted {_fmt(r['predicted'])}  fitted "
-                  f"{_fmt(r['fitted'])}  ci95 {_fmt(r['ci95'])}  ({r.get('seconds', 0):.1f} s)")
+            print(
+                f"{r['check']:18s} {r['verdict']:14s} predicted {_fmt(r['predicted'])}  fitted "
+                f"{_fmt(r['fitted'])}  ci95 {_fmt(r['ci95'])}  ({r.get('seconds', 0):.1f} s)"
+            )
             print(f"{'':18s} {r['reason']}")
     return 0 if all(r["verdict"] != "not run" for r in records) else 1
 

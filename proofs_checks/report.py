@@ -215,6 +215,21 @@ def _f(x, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
+def _dump(val) -> str:
+    import json
+
+    def short(x):
+        if isinstance(x, float):
+            return float(f"{x:.6g}")
+        if isinstance(x, dict):
+            return {k: short(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [short(v) for v in x]
+        return x
+
+    return json.dumps(short(val), indent=None if isinstance(val, dict) else 0)[:6000]
+
+
 _TITLES = {
     "lemma1_thm2": "Lemma 1 / Theorem 2: sign on E_delta, size O(log(1/eps) log(1/delta))",
     "thm3_relu": "Theorem 3: ReLU, size O(log^2(1/eps))",
@@ -259,6 +274,40 @@ def render_report(
         L += [f"**Verdict: {r['verdict']}** -- {r['reason']}", ""]
         for para in r.get("notes", []):
             L += [para, ""]
+        fits = [f for f in r.get("fits", []) if isinstance(f, dict) and "fitted" in f]
+        if fits:
+            keys = [k for k in ("eta", "kind", "delta") if k in fits[0]]
+            extra = [
+                k for k in ("C_predicted", "C_fitted_at_Nmax", "c_fitted", "c_predicted") if k in fits[0]
+            ]
+            L += ["**Per-case fits**", ""]
+            L.append(
+                "| "
+                + " | ".join([*keys, "quantity", "predicted", "fitted", "95% CI", *extra, "verdict"])
+                + " |"
+            )
+            L.append("|" + " --- |" * (len(keys) + len(extra) + 5))
+            for f in fits:
+                row = [str(f[k]) for k in keys] + [
+                    str(f.get("quantity", "")),
+                    _f(f["predicted"], 6),
+                    _f(f["fitted"], 6),
+                    _f(f["ci95"], 5),
+                ]
+                row += [_f(f[k], 5) for k in extra] + [str(f["verdict"])]
+                L.append("| " + " | ".join(row) + " |")
+            L.append("")
+        for key, title in (
+            ("remez_cross_check", "Remez cross-check of the closed form"),
+            ("cross_checks", "cross-checks with ratapprox.minimax"),
+            ("certified_gates", "constructed gates: certified error vs proven bound vs best"),
+            ("direct_optimisation", "direct optimisation (small N) vs the bracket"),
+            ("pre_asymptotic", "pre-asymptotic term"),
+            ("undecided", "undecided points"),
+        ):
+            val = r.get(key)
+            if val:
+                L += [f"**{title}**", "", "```", _dump(val), "```", ""]
         for tbl in r.get("tables", []):
             L += [f"**{tbl['title']}**", ""]
             L.append("| " + " | ".join(tbl["columns"]) + " |")
