@@ -402,6 +402,28 @@ def _real_poles_on_hull(den: Sequence[Any], lo: float, hi: float) -> list[float]
     return sorted(float(x) for x in real if lo - 1e-12 * span <= x <= hi + 1e-12 * span)
 
 
+def _max_abs_on_hull(
+    num: Sequence[Any], den: Sequence[Any], domain: Domain, n: int = 20001
+) -> dict[str, Any]:
+    """Sampled ``max |r|`` on the hull of the domain and on its gaps (an estimate, float64).
+
+    A denominator that stays positive but nearly vanishes in an excluded gap gives the gate a
+    huge spike there; the fit's certificate, which lives on the domain, cannot see it.
+    """
+    x = np.linspace(float(domain.lower), float(domain.upper), n)
+    p = np.polyval([float(c) for c in num][::-1], x)
+    q = np.polyval([float(c) for c in den][::-1], x)
+    with np.errstate(all="ignore"):
+        r = np.abs(p / q)
+    gaps = ~domain.contains(x)
+    return {
+        "max_abs_r_on_hull": repr(float(np.max(r))),
+        "max_abs_r_in_gaps": repr(float(np.max(r[gaps]))) if np.any(gaps) else None,
+        "min_denominator_on_hull": repr(float(np.min(q))),
+        "method": f"estimate: float64 sample of {n} equispaced points of the hull",
+    }
+
+
 def _entry_issues(cert: Any, den: Sequence[Any], domain: Domain) -> list[str]:
     """Why an entry cannot be called certified (empty list: it can)."""
     issues = []
@@ -485,6 +507,7 @@ def _entry(spec: TableSpec, dps: int | None, version: str) -> dict[str, Any]:
         "dps": used_dps,
         "iterations": body.get("iterations"),
         "converged": body.get("converged", True),
+        "hull_check": _max_abs_on_hull(res.numerator, res.denominator, domain),
         "certified": not issues,
         "issues": issues,
         "notes": notes,
