@@ -253,8 +253,8 @@ def render_report(
         "# proofs_checks report",
         "",
         f"Produced by `{command}` (from the repository root).  Every number below is computed by that "
-        "command; verdicts are computed by `proofs_checks.fitting.verdict_from_fit` and the rules in each "
-        "module, not written by hand.",
+        "computation; verdicts are computed by `proofs_checks.fitting.verdict_from_fit` and the rules "
+        "in each module, not written by hand.",
         "",
         "| check | predicted | fitted | 95% CI | verdict |",
         "| --- | --- | --- | --- | --- |",
