@@ -123,7 +123,8 @@ def test_schema_and_entry_fields(quick_table):
     assert [e["id"] for e in t["entries"]] == list(QUICK_IDS)
     for e in t["entries"]:
         for key in ("id", "kind", "target", "type", "domain", "basis", "numerator", "denominator",
-                    "error", "certificate", "safe_pade", "ratapprox_version", "command"):
+                    "error", "certificate", "safe_pade", "ratapprox_version", "command", "hull_check",
+                    "certified", "issues"):
             assert key in e, key
         m, n = e["type"]
         assert len(e["numerator"]) == m + 1 and len(e["denominator"]) == n + 1
@@ -167,6 +168,10 @@ def test_zolotarev_entry_matches_closed_form(quick_table):
     assert z["kind"] == "zolotarev" and z["type"] == [5, 4]
     assert z["domain"]["intervals"] == [["-1", "-0.1"], ["0.1", "1"]]
     assert abs(Decimal(z["error"]) - Decimal(z["error_independent"])) < Decimal("1e-30")
+    # Zolotarev's approximant is odd and increasing on [0, delta] (its value at delta is 1 - E),
+    # so in the gap |r| <= 1 - E: no spike where the gate is evaluated but was not fitted.
+    gap_max = float(z["hull_check"]["max_abs_r_in_gaps"])
+    assert gap_max <= 1 - float(z["error"]) + 1e-12
 
 
 def test_table_is_deterministic(quick_table):
