@@ -371,12 +371,6 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
             qs = np.array([1.0 if ChebRational._clenshaw(b, tv) > 0 else -1.0 for tv in check_mp])
             if not _sign_definite_per_piece(check_float, qs, pieces):
                 continue
-            # Roots of the Chebyshev series (colleague matrix, float64): a real one in [-1, 1]
-            # is a pole on the hull even when it falls between sample points.
-            roots = np.polynomial.chebyshev.chebroots([float(v) for v in b])
-            real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots))].real
-            if np.any(np.abs(real) <= 1):
-                continue
         if qv[0] < 0:
             b = [-v for v in b]
         cands.append((abs(mpmath.re(lam)), mpmath.re(lam), b))
