@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -388,6 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("ratapprox: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # The reader went away (`ratapprox fit ... | head`): not an error of ours, no message.
+            # As the Python docs advise, point stdout at devnull so the exit flush cannot fail.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_INTERNAL
         except Exception as exc:  # a bug, not bad input: still one line unless --traceback
             if show_tb:
                 traceback.print_exc()
