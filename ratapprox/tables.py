@@ -397,9 +397,28 @@ def _real_poles_on_hull(den: Sequence[Any], lo: float, hi: float) -> list[float]
     if nz.size == 0 or nz[-1] == 0:
         return []
     roots = np.roots(c[: nz[-1] + 1][::-1])
-    real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots))].real
+    # A loose filter: a double real zero splits into a pair ~1e-8 off the axis in double.
+    real = roots[np.abs(roots.imag) <= 1e-6 * np.maximum(1.0, np.abs(roots))].real
     span = hi - lo
-    return sorted(float(x) for x in real if lo - 1e-12 * span <= x <= hi + 1e-12 * span)
+    found = sorted(float(x) for x in real if lo - 1e-12 * span <= x <= hi + 1e-12 * span)
+    if not found:
+        return []
+    # Clustered complex-conjugate zeros (e.g. near 0 for |x| fits) can come out real in double.
+    # Confirm each candidate at 60 digits from the exact coefficients: at a real zero (simple or
+    # multiple), or a complex pair hugging the axis, Q(x) vanishes relative to the size of its
+    # terms sum |c_k| |x|^k; at an imaginary cluster near 0, Q(0) = 1 = that size.
+    from ._context import workdps
+
+    with workdps(60):
+        cs = [mpmath.mpf(v) for v in den]
+
+        def vanishes(x: float) -> bool:
+            t = mpmath.mpf(x)
+            q = mpmath.polyval(cs[::-1], t)
+            size = sum(abs(c) * abs(t) ** k for k, c in enumerate(cs))
+            return abs(q) <= size * mpmath.mpf("1e-12")
+
+        return [x for x in found if vanishes(x)]
 
 
 def _max_abs_on_hull(

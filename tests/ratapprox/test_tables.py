@@ -250,6 +250,10 @@ def test_pole_in_an_excluded_gap_is_flagged():
     assert _real_poles_on_hull(["1", "-10"], -1.0, 1.0) == pytest.approx([0.1])
     assert _real_poles_on_hull(["1", "0", "1"], -1.0, 1.0) == []
     assert _real_poles_on_hull(["1", "-0.5"], -1.0, 1.0) == []  # zero at 2, outside [-1, 1]
+    # A double zero at 0.1, (x - 0.1)^2: double precision splits it off the axis; still a pole.
+    assert _real_poles_on_hull(["0.01", "-0.2", "1"], -1.0, 1.0) == pytest.approx([0.1, 0.1], abs=1e-7)
+    # Zeros at +-1e-26 i (1 + 1e52 x^2, the clustering of |x| fits): no real pole, Q(0) = 1.
+    assert _real_poles_on_hull(["1", "0", "1e52"], -1.0, 1.0) == []
 
     class Cert:
         rigorous, notes = True, ""
