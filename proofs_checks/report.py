@@ -252,8 +252,8 @@ def render_report(
     L = [
         "# proofs_checks report",
         "",
-        f"Produced by `{command}` (from the repository root).  Every number below is computed by that "
-        "computation; verdicts are computed by `proofs_checks.fitting.verdict_from_fit` and the rules "
+        f"Produced by `{command}` (from the repository root).  Every number below comes from that "
+        "run; verdicts are computed by `proofs_checks.fitting.verdict_from_fit` and the rules "
         "in each module, not written by hand.",
         "",
         "| check | predicted | fitted | 95% CI | verdict |",
