@@ -227,7 +227,10 @@ def _dump(val) -> str:
             return [short(v) for v in x]
         return x
 
-    return json.dumps(short(val), indent=None if isinstance(val, dict) else 0)[:6000]
+    v = short(val)
+    if isinstance(v, list):  # one compact line per item
+        return "\n".join(json.dumps(x) for x in v)[:8000]
+    return json.dumps(v)[:8000]
 
 
 _TITLES = {
