@@ -60,18 +60,24 @@ def plot_gates(
 
     pre = np.asarray(pre_acts, dtype=float).ravel()
     lo, hi = u_range or (max(-1.5, float(np.quantile(pre, 0.001))), max(1.5, float(np.quantile(pre, 0.9999))))
-    u = np.linspace(lo, hi, 2001)
-    fig, (ax, axh) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    ax.plot(u, np.where(u > kappa, u, 0.0), "k-", lw=2.5, alpha=0.35, label=f"teacher  u·H(u − {kappa:g})")
-    for name, g in gates.items():
-        ax.plot(u, gate_curve(g, u), lw=1.4, label=name)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_ylabel("gate output (folded units)")
-    ax.legend(fontsize=8)
-    ax.set_title(title or "gate shapes")
-    axh.hist(pre[(pre >= lo) & (pre <= hi)], bins=200, color="tab:blue", alpha=0.7, log=True)
-    axh.set_xlabel("folded pre-activation u = h / c_j")
-    axh.set_ylabel("count (log)")
+    # Left: the whole range of the data; right: the design interval, where the jump lives.
+    ranges = [(lo, hi), (-1.2, 1.5)]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6), sharex="col", gridspec_kw={"height_ratios": [3, 1]})
+    for col, (a, b) in enumerate(ranges):
+        ax, axh = axes[0, col], axes[1, col]
+        u = np.linspace(a, b, 3001)
+        teacher = np.where(u > kappa, u, 0.0)
+        ax.plot(u, teacher, "k-", lw=2.5, alpha=0.35, label=f"teacher  u·H(u − {kappa:g})")
+        for name, g in gates.items():
+            ax.plot(u, gate_curve(g, u), lw=1.4, label=name)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title((title or "gate shapes") + ("" if col == 0 else " — design interval"), fontsize=10)
+        sel = pre[(pre >= a) & (pre <= b)]
+        axh.hist(sel, bins=200, color="tab:blue", alpha=0.7, log=True)
+        axh.set_xlabel("folded pre-activation u = h / c_j")
+    axes[0, 0].set_ylabel("gate output (folded units)")
+    axes[1, 0].set_ylabel("count (log)")
+    axes[0, 0].legend(fontsize=8)
     out = _save(fig, Path(path))
     plt.close(fig)
     return out
