@@ -22,7 +22,8 @@ Algorithm (rational Remez; Werner 1962, Maehly 1963; Varga, Ruttan & Carpenter 1
 Start references come from the previous degree (continuation), resampled in ``log x`` and scaled
 by ``sqrt(k/(k-1))`` (the extremal points scale like ``exp(-c sqrt n)``).  The output is *not*
 trusted: :mod:`proofs_checks.thm3_relu` certifies every result with ``ratapprox.certify``.
-Possible issues: beyond n ~ 26 the exchange may stall (reported as not converged).
+Possible issues: at high degree the exchange may stall (reported as not converged); with the
+working precision below it converges to n = 34 at least.
 """
 
 from __future__ import annotations
@@ -198,19 +199,20 @@ def _start_reference(k: int, prev: AbsResult | None) -> list:
 def best_abs_sequence(k_max: int, *, maxit: int = 30, tol: float = 1e-10, stop_on_failure: bool = True):
     """Best (2k, 2k) approximations of |x| on [-1, 1] for k = 1 .. k_max (continuation in k).
 
-    Working precision ``40 + 4k`` digits (the monomial basis in ``t`` on [0, 1] loses about
-    ``k`` digits, the clustering near 0 a few more).  A degree that does not converge is returned
-    with ``converged=False``; by default the sequence stops there.
+    Working precision ``60 + 6k`` digits (the monomial basis in ``t`` on [0, 1] and the
+    eigenproblem lose several digits per degree; with ``40 + 4k`` the exchange stalled at
+    n = 28).  A degree that does not converge is returned with ``converged=False``; by default
+    the sequence stops there.
     """
     out: list[AbsResult] = []
     prev = None
     for k in range(1, k_max + 1):
         try:
-            with mp.workdps(40 + 4 * k):
+            with mp.workdps(60 + 6 * k):
                 ref = _start_reference(k, prev)
-            res = _remez(k, ref, 40 + 4 * k, maxit, tol)
+            res = _remez(k, ref, 60 + 6 * k, maxit, tol)
         except (ArithmeticError, ZeroDivisionError, ValueError) as exc:
-            out.append(AbsResult(2 * k, None, None, [], [], [], 0, False, 40 + 4 * k))
+            out.append(AbsResult(2 * k, None, None, [], [], [], 0, False, 60 + 6 * k))
             out[-1].failure = repr(exc)  # type: ignore[attr-defined]
             break
         out.append(res)
