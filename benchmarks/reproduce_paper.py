@@ -1,0 +1,480 @@
+"""The paper's experiment on a real LM: teachers -> RSAE-init -> RSAE vs same-budget control.
+
+For every SAELens teacher made by ``benchmarks/train_teachers.py`` (layer L, family, target L0):
+
+1. **Teacher** -- loaded with ``rsae.loading.load_sae`` (bitwise SAELens encode/decode).
+2. **RSAE-init** -- ``rsae.upgrade.upgrade_init``: Remez fit of the normalised teacher gate on the
+   4001-point grid (type (3,2) for ReLU, (9,8) for JumpReLU/TopK), weight copy, per-latent scale
+   folding, l2 calibration on the teacher's pre-activations of the ``rsae`` split.
+3. **RSAE** -- ``rsae.finetune.finetune``: Adam on all parameters, MSE + lambda * l1, lambda from the
+   L0 controller at the teacher's L0 (measured on the ``rsae`` split).
+4. **Control** -- the teacher fine-tuned with its own gate, same steps / data order / optimiser /
+   schedule / L0 target (``study/controls.py``: JumpReLU straight-through threshold gradient,
+   TopK with its k and AuxK).
+
+All four are evaluated on held-out tokens (the ``eval`` split, never used for training or
+calibration; ``study/data.py``) with ``rsae.metrics.evaluate_host``: MSE, explained variance, L0,
+alive, CE with the SAE spliced into the residual stream, delta-CE and loss recovered.  Plus sparse
+probing (``study/probing.py``), feature preservation (``study/preservation.py``), gate pictures,
+and in full mode the L0 frontiers and ``docs/study_report.md`` (``study/report.py``).
+
+Usage::
+
+    python benchmarks/reproduce_paper.py --quick --json     # < 10 min on 2 CPU cores
+    python benchmarks/reproduce_paper.py                    # full: report + figures
+
+Teachers are trained first if missing (that needs ``.venv-saelens``; ``benchmarks/setup_saelens.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study import controls, data, preservation, probing
+
+REPO = Path(__file__).resolve().parents[1]
+FAMILIES = ("relu", "jumprelu", "topk")
+TARGETS = (8, 24, 64)
+EVAL_KEYS = ("mse", "explained_variance", "l0", "alive", "delta_ce", "loss_recovered")
+
+MODES = {
+    # n_train_seq: sequences of the rsae split for calibration + fine-tuning (255 tokens each)
+    "quick": dict(
+        layers=(3,),
+        n_train_seq=128,
+        n_eval_seq=48,
+        n_probe_seq=128,
+        steps=150,
+        n_per_class=800,
+        frontier=False,
+        frontier_targets=(),
+        frontier_steps=0,
+    ),
+    "full": dict(
+        layers=(3,),
+        n_train_seq=1024,
+        n_eval_seq=256,
+        n_probe_seq=256,
+        steps=600,
+        n_per_class=2000,
+        frontier=True,
+        frontier_targets=(8, 16, 24, 40, 64),
+        frontier_steps=300,
+    ),
+}
+
+
+def _teacher_dir(layer: int, family: str, target: int) -> Path:
+    return data.ARTIFACTS / "teachers" / f"L{layer}" / f"{family}_{target}"
+
+
+def ensure_teachers(layers) -> None:
+    """Train missing teachers with SAELens (in ``.venv-saelens``)."""
+    missing = [L for L in layers for f in FAMILIES for t in TARGETS if not _teacher_dir(L, f, t).exists()]
+    if not missing:
+        return
+    py = REPO / ".venv-saelens" / "bin" / "python"
+    if not py.exists():
+        raise SystemExit(
+            "teachers missing and .venv-saelens not found: run benchmarks/setup_saelens.sh, then "
+            "`.venv-saelens/bin/python benchmarks/train_teachers.py`"
+        )
+    subprocess.run(
+        [
+            str(py),
+            str(REPO / "benchmarks" / "train_teachers.py"),
+            "--layers",
+            *map(str, sorted(set(missing))),
+        ],
+        check=True,
+    )
+
+
+def _clean(d: dict) -> dict:
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in d.items()}
+
+
+class Evaluator:
+    """Held-out metrics with the SAE spliced into the host (``rsae.metrics.evaluate_host``)."""
+
+    def __init__(self, model, layer: int, n_seq: int) -> None:
+        from rsae.activations import HostActivations
+
+        self.host = HostActivations(model, layer, data.split_tokens("eval", n_seq), seq_batch=32)
+
+    def __call__(self, sae) -> dict:
+        from rsae.metrics import evaluate_host
+
+        sae.eval()
+        return _clean(evaluate_host(sae, self.host))
+
+
+def _ft(model, x, steps: int, target_l0: float, seed: int, aux=None, **over):
+    from rsae.finetune import FinetuneConfig, finetune
+
+    cfg = FinetuneConfig(
+        steps=steps, target_l0=target_l0, seed=seed, checkpoint_every=10**9, batch_size=1024, lr=1e-3, **over
+    )
+    t0 = time.perf_counter()
+    res = finetune(model, x, cfg, aux_loss=aux)
+    sec = time.perf_counter() - t0
+    model.eval()
+    return {
+        "seconds": sec,
+        "steps_per_s": steps / sec if sec > 0 else float("nan"),
+        "final_lambda": res.final_lambda,
+        "divergences": res.divergences,
+        "train_l0_last": res.history[-1]["l0"] if res.history else None,
+    }
+
+
+@torch.no_grad()
+def gate_picture_data(teacher, init, rsae, x: torch.Tensor, report) -> dict:
+    """Gate curves over the real range of folded pre-activations, and the fractions out of range."""
+    kappa = float(report.gate_fit.kappa) if report.family != "relu" else 0.0
+    u_init = init.pre_acts(x).reshape(-1)
+    u_ft = rsae.pre_acts(x).reshape(-1)
+    c_in0, c_in1 = float(init.gate.c_in), float(rsae.gate.c_in)
+    lo = float(torch.quantile(u_init[:200000], 1e-3))
+    hi = float(u_init.max())
+    grid = torch.linspace(min(lo, -1.2 * c_in0), max(hi, 1.2 * c_in0), 801)
+    return {
+        "grid": grid.numpy(),
+        "kappa": kappa,
+        "c_in_init": c_in0,
+        "c_in_ft": c_in1,
+        "teacher": (grid * (grid > kappa)).numpy(),
+        "init": init.gate(grid.reshape(-1, 1)).reshape(-1).numpy(),
+        "rsae": rsae.gate(grid.reshape(-1, 1)).reshape(-1).numpy(),
+        "u_init": u_init[
+            torch.randperm(len(u_init), generator=torch.Generator().manual_seed(0))[:200000]
+        ].numpy(),
+        "u_ft": u_ft[torch.randperm(len(u_ft), generator=torch.Generator().manual_seed(1))[:200000]].numpy(),
+        "frac_outside_init": float(((u_init / c_in0).abs() > 1).double().mean()),
+        "frac_below_init": float((u_init / c_in0 < -1).double().mean()),
+        "frac_above_init": float((u_init / c_in0 > 1).double().mean()),
+        "frac_outside_ft": float(((u_ft / c_in1).abs() > 1).double().mean()),
+    }
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_teacher(
+    layer: int,
+    family: str,
+    target: int,
+    cfg: dict,
+    host_model,
+    ev: Evaluator,
+    seed: int,
+    x_train: torch.Tensor,
+    x_probe: np.ndarray,
+    labels: dict,
+    fit_cache: Path,
+) -> dict:
+    """Teacher / RSAE-init / RSAE / control for one teacher; returns the record (+ private models)."""
+    from rsae.loading import load_sae
+    from rsae.metrics import evaluate
+    from rsae.upgrade import upgrade_init
+
+    t_all = time.perf_counter()
+    teacher = load_sae(_teacher_dir(layer, family, target))
+    teacher.eval()
+    rec: dict = {"family": family, "layer": layer, "target_l0": target}
+    rec["teacher"] = ev(teacher)
+    _log(f"{family}_{target}: teacher evaluated")
+    train_l0 = evaluate(teacher, [x_train[:65536]])["l0"]  # the target: teacher L0 on training tokens
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    init, report = upgrade_init(
+        teacher, iter([x_train[:8192]]), n_calibration_tokens=8192, cache_dir=fit_cache
+    )
+    init_sec = time.perf_counter() - t0
+    init.eval()
+    _log(f"{family}_{target}: init done ({init_sec:.1f}s)")
+    rec["init"] = ev(init)
+    rsae = copy.deepcopy(init)
+    ft_rsae = _ft(rsae, x_train, cfg["steps"], train_l0, seed)
+    rec["rsae"] = ev(rsae)
+    _log(f"{family}_{target}: rsae fine-tuned ({ft_rsae['seconds']:.1f}s)")
+    ctrl, aux, over = controls.make_control(teacher)
+    ft_ctrl = _ft(ctrl, x_train, cfg["steps"], train_l0, seed, aux=aux, **over)
+    rec["control"] = ev(ctrl)
+    _log(f"{family}_{target}: control fine-tuned ({ft_ctrl['seconds']:.1f}s)")
+    n_tr = x_probe.shape[0] // 2
+    rec["probing"] = {
+        name: probing.probe_sae(m, x_probe, labels, n_tr, n_per_class=cfg["n_per_class"], seed=seed)
+        for name, m in (("teacher", teacher), ("rsae", rsae), ("control", ctrl))
+    }
+    _log(f"{family}_{target}: probing done")
+    xp = torch.from_numpy(np.asarray(x_probe[:32768]))
+    rec["preservation"] = {
+        "init": preservation.preservation(teacher, init, xp),
+        "rsae": preservation.preservation(teacher, rsae, xp),
+        "control": preservation.preservation(teacher, ctrl, xp),
+    }
+    gp = gate_picture_data(teacher, init, rsae, xp, report)
+    rec["gate"] = {k: v for k, v in gp.items() if not isinstance(v, np.ndarray)}
+    rec["upgrade"] = {
+        "target_l0_train": train_l0,
+        "tau_k": report.tau_k,
+        "counts": report.counts,
+        "rational_type": list(report.gate_fit.type),
+        "kappa": report.gate_fit.kappa,
+        "calibration_loss": [report.calibration.loss_start, report.calibration.loss_end],
+        "frac_t_below_calibration": report.frac_t_below,
+        "frac_t_above_calibration": report.frac_t_above,
+    }
+    rec["timing"] = {
+        "init_seconds": init_sec,
+        "rsae_finetune": ft_rsae,
+        "control_finetune": ft_ctrl,
+        "total_seconds": time.perf_counter() - t_all,
+    }
+    rec["_models"] = {"teacher": teacher, "init": init}
+    rec["_gate"] = gp
+    print(
+        f"L{layer} {family}_{target}: MSE teacher {rec['teacher']['mse']:.4f} init {rec['init']['mse']:.4f} "
+        f"rsae {rec['rsae']['mse']:.4f} (L0 {rec['rsae']['l0']:.1f}) control {rec['control']['mse']:.4f} "
+        f"(L0 {rec['control']['l0']:.1f}) | dCE {rec['teacher']['delta_ce']:.4f} / "
+        f"{rec['rsae']['delta_ce']:.4f}"
+        f" / {rec['control']['delta_ce']:.4f}  [{rec['timing']['total_seconds']:.0f}s]",
+        file=sys.stderr,
+        flush=True,
+    )
+    return rec
+
+
+def run_frontier(layer: int, family: str, init, teacher, targets, steps: int, seed: int, x_train, ev) -> dict:
+    """MSE / delta-CE vs L0 for RSAE and control, both started from the family's middle teacher."""
+    out = {"rsae": [], "control": []}
+    for tgt in targets:
+        m = copy.deepcopy(init)
+        _ft(m, x_train, steps, float(tgt), seed)
+        out["rsae"].append({"target": tgt, **ev(m)})
+        ctrl, aux, over = controls.make_control(teacher, k=tgt if family == "topk" else None)
+        _ft(ctrl, x_train, steps, float(tgt), seed, aux=aux, **over)
+        out["control"].append({"target": tgt, **ev(ctrl)})
+        print(
+            f"  frontier {family} L0 {tgt}: rsae mse {out['rsae'][-1]['mse']:.4f} "
+            f"(L0 {out['rsae'][-1]['l0']:.1f})"
+            f" control {out['control'][-1]['mse']:.4f} (L0 {out['control'][-1]['l0']:.1f})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return out
+
+
+def win_counts(records: list[dict], l0_tol: float = 0.02) -> dict:
+    """Strict wins in the paper's form: reconstruction (MSE) and downstream (delta-CE).
+
+    A comparison counts only if the RSAE's held-out L0 is at most ``(1 + l0_tol)`` times the
+    opponent's (matched sparsity); ``matched`` says how many were.
+    """
+    out = {}
+    for opp in ("teacher", "control"):
+        rec_w = ds_w = matched = 0
+        for r in records:
+            ok = r["rsae"]["l0"] <= (1 + l0_tol) * r[opp]["l0"]
+            matched += ok
+            rec_w += ok and r["rsae"]["mse"] < r[opp]["mse"]
+            ds_w += ok and r["rsae"]["delta_ce"] < r[opp]["delta_ce"]
+        out[f"vs_{opp}"] = {
+            "reconstruction": f"{rec_w}/{len(records)}",
+            "downstream": f"{ds_w}/{len(records)}",
+            "matched_l0": f"{matched}/{len(records)}",
+        }
+        # the same without the L0 condition, for transparency
+        out[f"vs_{opp}_ignoring_l0"] = {
+            "reconstruction": f"{sum(r['rsae']['mse'] < r[opp]['mse'] for r in records)}/{len(records)}",
+            "downstream": f"{sum(r['rsae']['delta_ce'] < r[opp]['delta_ce'] for r in records)}"
+            f"/{len(records)}",
+        }
+    return out
+
+
+def _versions() -> dict:
+    import transformers
+
+    import ratapprox  # noqa: F401
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}"
+
+
+def _atomic_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def _public(rec: dict) -> dict:
+    return {k: v for k, v in rec.items() if not k.startswith("_")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="RSAE study on the offline host LM (see module docstring)")
+    p.add_argument("--quick", action="store_true", help="small run (< 10 min on 2 cores), no report")
+    p.add_argument("--json", action="store_true", help="print the results JSON on stdout")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="override the fine-tuning steps")
+    p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    p.add_argument("--layers", type=int, nargs="+")
+    p.add_argument("--no-frontier", action="store_true")
+    p.add_argument(
+        "--n-train-seq", type=int, help="override: rsae-split sequences for calibration + fine-tune"
+    )
+    p.add_argument("--n-eval-seq", type=int, help="override: eval-split sequences for MSE / CE")
+    p.add_argument("--n-probe-seq", type=int, help="override: eval-split sequences for probing etc.")
+    p.add_argument(
+        "--rewrite-report",
+        action="store_true",
+        help="only rewrite docs/study_report.md from the saved results of the last full run",
+    )
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, help="results JSON (default: _artifacts/study_<mode>.json)")
+    args = p.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    cfg = dict(MODES[mode])
+    if args.steps is not None:
+        cfg["steps"] = args.steps
+    if args.layers:
+        cfg["layers"] = tuple(args.layers)
+    if args.no_frontier:
+        cfg["frontier"] = False
+    for key in ("n_train_seq", "n_eval_seq", "n_probe_seq"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    saved = data.ARTIFACTS / f"study_{mode}_gates.pt"
+    if args.rewrite_report:
+        from study import report
+
+        result = json.loads((data.ARTIFACTS / f"study_{mode}.json").read_text())
+        report.write(result, torch.load(saved, weights_only=False), REPO / "docs")
+        return 0
+    torch.set_num_threads(args.threads)
+    ensure_teachers(cfg["layers"])
+    t_start = time.perf_counter()
+    host = data.host_model()
+    fit_cache = data.ARTIFACTS / "gate_fits"
+    frequent = np.argsort(-np.bincount(data.split_tokens("teacher").reshape(-1), minlength=512))[:20]
+    records, gates, frontiers = [], {}, {}
+    for layer in cfg["layers"]:
+        x_train = torch.from_numpy(np.array(data.activations(layer, "rsae", cfg["n_train_seq"], model=host)))
+        x_probe = data.activations(layer, "eval", cfg["n_probe_seq"], model=host)
+        labels = probing.make_tasks(data.split_tokens("eval", cfg["n_probe_seq"]), frequent)
+        ev = Evaluator(host, layer, cfg["n_eval_seq"])
+        for family in args.families:
+            for target in TARGETS:
+                rec = run_teacher(
+                    layer, family, target, cfg, host, ev, args.seed, x_train, x_probe, labels, fit_cache
+                )
+                gates[(layer, family, target)] = rec.pop("_gate")
+                models = rec.pop("_models")
+                records.append(rec)
+                if cfg["frontier"] and target == 24:
+                    ev_f = Evaluator(host, layer, min(cfg["n_eval_seq"], 128))
+                    frontiers[(layer, family)] = {
+                        "teachers": [
+                            {
+                                "target": t,
+                                **ev_f(
+                                    __import__("rsae.loading", fromlist=["load_sae"]).load_sae(
+                                        _teacher_dir(layer, family, t)
+                                    )
+                                ),
+                            }
+                            for t in TARGETS
+                        ],
+                        **run_frontier(
+                            layer,
+                            family,
+                            models["init"],
+                            models["teacher"],
+                            cfg["frontier_targets"],
+                            cfg["frontier_steps"],
+                            args.seed,
+                            x_train,
+                            ev_f,
+                        ),
+                    }
+    result = {
+        "mode": mode,
+        "seed": args.seed,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "splits": data.SPLITS,
+        "versions": _versions(),
+        "machine": _machine(),
+        "seconds": time.perf_counter() - t_start,
+        "records": [_public(r) for r in records],
+        "wins": win_counts(records),
+        "probing": {
+            fam: {
+                m: float(np.mean([r["probing"][m]["mean"][5] for r in records if r["family"] == fam]))
+                for m in ("teacher", "rsae", "control")
+            }
+            for fam in args.families
+        },
+        "preservation": {
+            fam: {
+                m: float(np.mean([r["preservation"][m]["frac_same"] for r in records if r["family"] == fam]))
+                for m in ("init", "rsae", "control")
+            }
+            for fam in args.families
+        },
+        "frontiers": {f"L{k[0]}_{k[1]}": v for k, v in frontiers.items()},
+    }
+    result["probing"]["_what"] = "mean test accuracy over tasks and sparsities of the 5-sparse probe"
+    result["preservation"]["_what"] = (
+        f"mean fraction of latents with activation corr and decoder cosine "
+        f">= {preservation.THRESHOLD} vs the teacher"
+    )
+    out = args.out or data.ARTIFACTS / f"study_{mode}.json"
+    _atomic_json(out, result)
+    torch.save(gates, saved)  # our own file: lets --rewrite-report redraw the figures
+    if mode == "full":
+        from study import report
+
+        report.write(result, gates, REPO / "docs")
+    if args.json:
+        print(json.dumps(result, indent=1, default=float))
+    else:
+        print(json.dumps(result["wins"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
