@@ -374,7 +374,8 @@ def commentary(result: dict) -> str:
     fams = [f for f in NAMES if f in pr]
     if fams:
         out.append(
-            "* **Probing** (5-sparse probes, mean test accuracy over the 5 tasks and the family's 3 teachers): "
+            "* **Probing** (5-sparse probes, mean test accuracy over the 5 tasks and the family's "
+            "3 teachers): "
             + "; ".join(
                 f"{NAMES[f]} teacher {pr[f]['teacher']:.3f} / RSAE {pr[f]['rsae']:.3f} / "
                 f"control {pr[f]['control']:.3f}"
@@ -385,7 +386,8 @@ def commentary(result: dict) -> str:
     ps = result.get("preservation", {})
     if fams:
         out.append(
-            "* **Preservation** (fraction of latents that stay the same feature, mean over the 3 sparsities): "
+            "* **Preservation** (fraction of latents that stay the same feature, mean over the "
+            "3 sparsities): "
             + "; ".join(
                 f"{NAMES[f]} init {ps[f]['init']:.3f} / RSAE {ps[f]['rsae']:.3f} / control "
                 f"{ps[f]['control']:.3f}"
