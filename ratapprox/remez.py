@@ -255,6 +255,15 @@ def _estimate_bracket(err_at: Callable[[Any], Any], alternation: list, error: An
     return min(abs(err_at(x)) for x in alternation), error
 
 
+#: target relative tightness of the certified upper bound (loosened to the fit's own gap)
+_CERT_RTOL = 1e-8
+#: box budgets of the upper-bound branch and bound: a float64 fit of high degree (|x| at
+#: (80,80): 200,000 boxes, ~17 min on a loaded 2-core machine) gets a rigorous but looser upper
+#: end in bounded time; call ratapprox.certify directly for a tighter one.
+_CERT_BOXES_FLOAT = 20_000
+_CERT_BOXES_MP = 200_000
+
+
 def _certify(result: MinimaxResult, tgt: Target, m: int, n: int) -> MinimaxResult:
     """Fill ``certificate``, ``error_lower``, ``error_upper`` from :func:`ratapprox.certify.certify`.
 
@@ -269,9 +278,20 @@ def _certify(result: MinimaxResult, tgt: Target, m: int, n: int) -> MinimaxResul
     except ImportError:
         return result  # certification module absent: keep the estimates, certificate None
     cdps = result.dps if result.dps is not None else 30
+    # The bracket cannot be narrower than the gap between the levelled (lower) estimate and the
+    # maximum of the error curve; proving the upper end far more tightly than that gap only
+    # multiplies the boxes (a float64 fit at type (80,80) leaves a gap of ~1e-3).
+    rel_tol = _CERT_RTOL
+    try:
+        lo, hi = float(result.error_lower), float(result.error)
+        if lo > 0 and hi > lo:
+            rel_tol = max(rel_tol, 0.1 * (hi - lo) / lo)
+    except (TypeError, ValueError):
+        pass
     cert = _cert(tgt, result.numerator, result.denominator, result.domain,
                  alternation_points=result.alternation_points, m=m, n=n, defect=result.defect,
-                 dps=cdps)
+                 dps=cdps, rel_tol=rel_tol,
+                 max_boxes=_CERT_BOXES_FLOAT if result.dps is None else _CERT_BOXES_MP)
     return replace(result, certificate=cert, error_lower=cert.lower, error_upper=cert.upper)
 
 
@@ -382,6 +402,10 @@ def _run_float(tgt: Target, m: int, n: int, domain: Domain, weight: Callable | N
     return res, run.reason, run
 
 
+#: a computed pole with |Im p| <= this * |p| is taken as real
+_REAL_POLE_RTOL = 1e-8
+
+
 def _real_poles_in_hull(rational: Any, domain: Domain) -> list[float]:
     """Real poles of ``rational`` in ``[min X, max X]`` (float64 eigenvalue computation)."""
     try:
@@ -389,8 +413,16 @@ def _real_poles_in_hull(rational: Any, domain: Domain) -> list[float]:
     except Exception:  # no pole finder: nothing to report
         return []
     lo, hi = float(domain.lower), float(domain.upper)
-    real = poles[np.abs(poles.imag) <= 1e-10 * np.maximum(1.0, np.abs(poles))].real
-    return sorted(float(p) for p in real if lo <= p <= hi)
+    # Relative test: the poles of a best approximation to |x| sit at +-5e-11 i at type
+    # (80,80) -- tiny, but as complex as can be; an absolute tolerance would call them real.
+    real = poles[np.abs(poles.imag) <= _REAL_POLE_RTOL * np.abs(poles)].real
+    found = sorted(float(p) for p in real if lo <= p <= hi)
+    if not found and hasattr(rational, "denominator_sign_changes"):
+        # A simple real pole shows as a sign change of the denominator q on the hull.
+        xs = np.linspace(lo, hi, 20001)
+        if rational.denominator_sign_changes(xs):
+            found = [float("nan")]
+    return found
 
 
 def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,
