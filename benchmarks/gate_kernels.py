@@ -29,18 +29,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from rsae._io import write_json_atomic
 
 FULL_SHAPES = [(4096, 4096), (4096, 24576), (4096, 65536)]
 QUICK_SHAPES = [(64, 96)]
@@ -322,18 +322,6 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="CPU smoke run at toy sizes (times are meaningless)")
@@ -399,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = [r for r in gate_rows if r.get("error")]
     for r in errors:
         print(f"error in {r['method']} {r['shape']} {r['dtype']}: {r['error']}")
-    _write_json(
+    write_json_atomic(
         Path(args.out),
         {
             "benchmark": "gate_kernels",
@@ -413,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             "encoder": enc_rows,
             "goals": goals,
         },
+        default=str,
     )
     print(f"\nwrote {args.out}")
     return 0

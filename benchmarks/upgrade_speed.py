@@ -42,10 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +50,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from rsae._io import write_json_atomic
 
 FULL = {"d_in": 768, "d_sae": 24576, "steps": 22_000, "batch": 4096, "buffer": 1 << 20, "n_features": 4096}
 QUICK = {"d_in": 16, "d_sae": 64, "steps": 20, "batch": 32, "buffer": 2048, "n_features": 48}
@@ -295,18 +294,6 @@ def finetune(
     }
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="toy CPU smoke run (times are meaningless)")
@@ -403,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  mean loss {metrics['loss']:.4g}  mse {metrics['mse']:.4g}  L0 {metrics['l0']:.4g} "
         f"(target {metrics['target_l0']:.4g}, final lambda {metrics['final_lambda']:.3g})"
     )
-    _write_json(Path(args.out), result)
+    write_json_atomic(Path(args.out), result)
     print(f"wrote {args.out}")
     return 0
 

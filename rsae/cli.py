@@ -277,9 +277,9 @@ def run_upgrade(
             "finetune": ft.summary() if ft is not None else None,
         },
     }
-    from .finetune import _atomic_write_json
+    from ._io import write_json_atomic
 
-    _atomic_write_json(out / "results.json", _json_safe(result))
+    write_json_atomic(out / "results.json", _json_safe(result))
     result["_model"] = rsae
     result["_init_model"] = init_model
     result["_report"] = report

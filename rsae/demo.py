@@ -186,9 +186,9 @@ def _run_demo(
         say("plots: " + ", ".join(res["plots"]))
     res["seconds"] = time.perf_counter() - t0
     res["family"] = family
-    from .finetune import _atomic_write_json
+    from ._io import write_json_atomic
 
-    _atomic_write_json(out / "results.json", _jsonable(res))
+    write_json_atomic(out / "results.json", _jsonable(res))
     say(f"done in {res['seconds']:.1f} s; results in {out / 'results.json'}")
     return res
 

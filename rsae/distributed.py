@@ -47,7 +47,6 @@ import argparse
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -61,6 +60,8 @@ from torch import Tensor, nn
 
 from rsae.activations import BatchSampler
 from rsae.finetune import DivergenceError, FinetuneConfig, L0Controller, compute_loss, lr_at, make_optimizer
+
+from ._io import write_json_atomic
 
 __all__ = [
     "DDPResult",
@@ -359,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = {"config": asdict(cfg), "backend": backend, **asdict(result)}
             print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
             if args.metrics:
-                _write_json_atomic(Path(args.metrics), summary)
+                write_json_atomic(Path(args.metrics), summary)
             if args.out:
                 from rsae.saving import save_rsae
 
@@ -368,18 +369,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         dist.destroy_process_group()
     return 0
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through torchrun

@@ -451,19 +451,3 @@ def _initial_controller(
         target=float(target), log_lam=math.log(max(lam0, 1e-12)), ki=cfg.controller_ki, kp=cfg.controller_kp,
         ema=cfg.controller_ema,
     )
-
-
-def _atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``."""
-    import json
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
