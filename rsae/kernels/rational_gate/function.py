@@ -32,7 +32,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rsae.kernels.rational_gate.naive import naive_rational_gate_bwd, naive_rational_gate_fwd
+from rsae.kernels.rational_gate.naive import (
+    gate_input_grads,
+    naive_rational_gate_bwd,
+    naive_rational_gate_fwd,
+)
 
 __all__ = [
     "BACKENDS",
@@ -68,15 +72,8 @@ class RationalGateFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_z: Tensor) -> tuple[Tensor | None, ...]:
         h, a, b, c_in, c_out = ctx.saved_tensors
-        grad_h, grad_a, grad_b, grad_c_in, grad_c_out = naive_rational_gate_bwd(grad_z, h, a, b, c_in, c_out)
-        need = ctx.needs_input_grad
-        return (
-            grad_h if need[0] else None,
-            grad_a.to(a.dtype) if need[1] else None,
-            grad_b.to(b.dtype) if need[2] else None,
-            grad_c_in.to(c_in.dtype).reshape(c_in.shape) if need[3] else None,
-            grad_c_out.to(c_out.dtype).reshape(c_out.shape) if need[4] else None,
-        )
+        grads = naive_rational_gate_bwd(grad_z, h, a, b, c_in, c_out)
+        return gate_input_grads(ctx.needs_input_grad, grads, (h, a, b, c_in, c_out))
 
 
 def triton_ops() -> ModuleType | None:

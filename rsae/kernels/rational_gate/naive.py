@@ -40,7 +40,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["naive_rational_gate", "naive_rational_gate_bwd", "naive_rational_gate_fwd"]
+__all__ = [
+    "gate_input_grads",
+    "naive_rational_gate",
+    "naive_rational_gate_bwd",
+    "naive_rational_gate_fwd",
+]
 
 
 def _compute_dtype(h: Tensor) -> torch.dtype:
@@ -142,3 +147,18 @@ def naive_rational_gate(h: Tensor, a: Tensor, b: Tensor, c_in: Tensor, c_out: Te
     # Above 1: r(1) + (t - 1); written with u so that autograd sees r evaluated at u = 1.
     g = torch.where(t < -1.0, torch.zeros_like(r), r + (t - u))
     return (c_out.to(dt) * g.clamp_min(0.0)).to(h.dtype)
+
+
+def gate_input_grads(
+    need: tuple[bool, ...], grads: tuple[Tensor, ...], inputs: tuple[Tensor, ...]
+) -> tuple[Tensor | None, ...]:
+    """An autograd backward's return value from ``(grad_h, grad_a, grad_b, grad_c_in, grad_c_out)``.
+
+    Each parameter gradient is cast to its parameter's dtype and shape (the backends reduce in
+    float32 and return 0-d or 1-d tensors); ``None`` where ``need`` (``ctx.needs_input_grad``) is
+    false.  Shared by the torch Function and the Triton custom op.
+    """
+    out: list[Tensor | None] = [grads[0] if need[0] else None]
+    for k in range(1, 5):
+        out.append(grads[k].to(inputs[k].dtype).reshape(inputs[k].shape) if need[k] else None)
+    return tuple(out)

@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rsae.kernels.rational_gate.naive import gate_input_grads
+
 if importlib.util.find_spec("triton") is None:  # pragma: no cover - depends on the installation
     raise ImportError("rsae.kernels.rational_gate.ops needs the `triton` package (pip install triton)")
 
@@ -92,15 +94,8 @@ def _setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None
 
 def _backward(ctx: Any, grad_z: Tensor) -> tuple[Tensor | None, ...]:
     h, a, b, c_in, c_out = ctx.saved_tensors
-    grad_h, grad_a, grad_b, grad_c_in, grad_c_out = _rational_gate_bwd_op(grad_z, h, a, b, c_in, c_out)
-    need = ctx.needs_input_grad
-    return (
-        grad_h if need[0] else None,
-        grad_a.to(a.dtype) if need[1] else None,
-        grad_b.to(b.dtype) if need[2] else None,
-        grad_c_in.to(c_in.dtype).reshape(c_in.shape) if need[3] else None,
-        grad_c_out.to(c_out.dtype).reshape(c_out.shape) if need[4] else None,
-    )
+    grads = _rational_gate_bwd_op(grad_z, h, a, b, c_in, c_out)
+    return gate_input_grads(ctx.needs_input_grad, grads, (h, a, b, c_in, c_out))
 
 
 _rational_gate_op.register_autograd(_backward, setup_context=_setup_context)
