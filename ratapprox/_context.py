@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import mpmath
 
-__all__ = ["bits_for_dps", "workdps"]
+__all__ = ["bits_for_dps", "workdps", "workprec"]
 
 
 def bits_for_dps(dps: int) -> int:
@@ -20,12 +20,19 @@ def bits_for_dps(dps: int) -> int:
 
 
 @contextlib.contextmanager
-def workdps(dps: int) -> Iterator[None]:
-    """Set ``mpmath.mp.dps = dps`` (and ``mpmath.iv.dps``) for the block, restore on exit."""
+def workprec(bits: int) -> Iterator[None]:
+    """Set the binary precision of ``mpmath.mp`` and ``mpmath.iv`` for the block, restore on exit."""
     old_mp, old_iv = mpmath.mp.prec, mpmath.iv.prec
     try:
-        mpmath.mp.dps = int(dps)
-        mpmath.iv.dps = int(dps)
+        mpmath.mp.prec = int(bits)
+        mpmath.iv.prec = int(bits)
         yield
     finally:
         mpmath.mp.prec, mpmath.iv.prec = old_mp, old_iv
+
+
+@contextlib.contextmanager
+def workdps(dps: int) -> Iterator[None]:
+    """Set ``mpmath.mp.dps = dps`` (and ``mpmath.iv.dps``) for the block, restore on exit."""
+    with workprec(bits_for_dps(dps)):
+        yield

@@ -62,13 +62,12 @@ Possible issues
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -77,7 +76,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from ._context import bits_for_dps
+from ._context import bits_for_dps, workprec
 from .domains import Domain
 from .errors import InvalidInputError
 from .targets import Target, get_target
@@ -123,7 +122,7 @@ class Certificate:
         """``upper - lower`` (rounded up)."""
         if not mpmath.isfinite(self.upper):
             return _INF
-        with _workprec(max(_prec_of(self.lower), _prec_of(self.upper), 64)):
+        with workprec(max(_prec_of(self.lower), _prec_of(self.upper), 64)):
             return _ends(_iv.mpf(self.upper) - _iv.mpf(self.lower))[1]
 
     @property
@@ -131,7 +130,7 @@ class Certificate:
         """``(upper - lower) / lower`` (rounded up); ``inf`` when ``lower`` is 0."""
         if not self.lower > 0 or not mpmath.isfinite(self.upper):
             return _INF
-        with _workprec(max(_prec_of(self.lower), _prec_of(self.upper), 64)):
+        with workprec(max(_prec_of(self.lower), _prec_of(self.upper), 64)):
             q = (_iv.mpf(self.upper) - _iv.mpf(self.lower)) / _iv.mpf(self.lower)
             return _ends(q)[1]
 
@@ -160,18 +159,6 @@ class Certificate:
 
 
 # --------------------------------------------------------------------------- precision helpers
-@contextlib.contextmanager
-def _workprec(bits: int) -> Iterator[None]:
-    """Binary precision for mp and iv inside the block, restored on exit (even on error)."""
-    old_mp, old_iv = mpmath.mp.prec, mpmath.iv.prec
-    try:
-        mpmath.mp.prec = int(bits)
-        mpmath.iv.prec = int(bits)
-        yield
-    finally:
-        mpmath.mp.prec, mpmath.iv.prec = old_mp, old_iv
-
-
 def _prec_of(x: Any) -> int:
     try:
         return int(mpmath.mpf(x)._mpf_[3]) + 8
@@ -183,7 +170,7 @@ def _as_mpf(x: Any) -> Any:
     """``x`` as an mpf *without rounding* (``mpmath.mpf(x)`` rounds to the current precision)."""
     if hasattr(x, "_mpf_"):
         return x
-    with _workprec(max(mpmath.mp.prec, 256)):
+    with workprec(max(mpmath.mp.prec, 256)):
         return mpmath.mpf(x)
 
 
@@ -495,7 +482,7 @@ def lower_bound_de_la_vallee_poussin(
                                  str(Decimal(xs[-1].numerator) / Decimal(xs[-1].denominator)))
     prob = _Problem(tgt, num, den)
     prob.orient(_to_fraction(points[0]) if len(points) else Fraction(0))
-    with _workprec(bits_for_dps(dps)):
+    with workprec(bits_for_dps(dps)):
         prob.enclose()
         lower, notes, _ = _lower_bound(prob, points, domain, m, n, defect)
     return lower, notes
@@ -888,14 +875,14 @@ def _choose_bits(prob: _Problem, domain: Domain, dps: int, rel_tol: float) -> tu
     """
     base = bits_for_dps(dps)
     R = max(abs(Fraction(Decimal(domain.lower))), abs(Fraction(Decimal(domain.upper))), Fraction(1))
-    with _workprec(64):
+    with workprec(64):
         Rm = mpmath.mpf(R.numerator) / R.denominator
         SP = sum(abs(mpmath.mpf(c.numerator) / c.denominator) * Rm**k for k, c in enumerate(prob.num_q))
         SQ = sum(abs(mpmath.mpf(c.numerator) / c.denominator) * Rm**k for k, c in enumerate(prob.den_q))
     big = max(SP, SQ, mpmath.mpf(1))
     bits0 = base + int(mpmath.log(big, 2)) + 32
     xs = domain.sample(256)
-    with _workprec(bits0):
+    with workprec(bits0):
         amp, emax = mpmath.mpf(0), mpmath.mpf(0)
         a = [mpmath.mpf(c.numerator) / c.denominator for c in prob.num_q][::-1]
         b = [mpmath.mpf(c.numerator) / c.denominator for c in prob.den_q][::-1]
@@ -1020,10 +1007,10 @@ def certify(
     bits, prec_note = _choose_bits(prob, domain, dps, float(rel_tol))
     seeds = None
     if not domain.is_discrete:
-        with _workprec(bits):
+        with workprec(bits):
             seeds = _seed_points(prob, domain, alternation_points, m + n + 2)
     for attempt in range(3):
-        with _workprec(bits):
+        with workprec(bits):
             prob.enclose()
             notes = [*pre, prec_note if attempt == 0 else f"retried at {bits} bits"]
             lower, lnote, used = (
@@ -1080,7 +1067,7 @@ def _estimate(
         N = max(4000, 40 * (m + n + 2))
         xs = [_to_fraction(float(x)) for x in domain.sample(N)]
         xs = [x for x in xs if domain.contains(float(x))]
-    with _workprec(bits):
+    with workprec(bits):
         prob.enclose()
         lower = mpmath.mpf(0)
         if points is not None:

@@ -53,7 +53,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from ._context import bits_for_dps
+from ._context import bits_for_dps, workprec
 from .certify import (
     Certificate,
     _as_mpf,
@@ -63,7 +63,6 @@ from .certify import (
     _horner,
     _iv_of,
     _to_fraction,
-    _workprec,
     certify,
 )
 from .domains import Domain
@@ -446,7 +445,7 @@ def to_safe_pade(
     tgt = get_target(target) if target is not None else None
     bits = bits_for_dps(int(dps))
     notes: list[str] = []
-    with _workprec(bits):
+    with workprec(bits):
         if _nonneg_on_domain(Qn, domain, strict=True) is not True:
             raise InvalidInputError("the denominator Q is not proven positive on the domain")
         exact = _nonneg_on_domain([Fraction(0), *bq], domain)
@@ -482,7 +481,7 @@ def to_safe_pade(
         b_out = tuple(mpmath.mpf(float(v)) for v in b_f)
         method = (f"fitted: differential correction on {len(xs)} points ({label}); "
                   f"sampled deviation {d_est:.3e}")
-        with _workprec(bits):
+        with workprec(bits):
             b_nonneg = _nonneg_on_domain([Fraction(0), *(_to_fraction(v) for v in b_out)], domain)
         if b_nonneg is True:
             # 1 + |B~| = 1 + B~ on the domain: r~ is the ordinary rational P~/D, D = 1 + B~, and
