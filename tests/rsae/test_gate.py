@@ -17,6 +17,7 @@ from rsae.gates import JumpReLUGate, RationalGate, ReLUGate, TopKGate
 from rsae.kernels.rational_gate import (
     RationalGateFunction,
     naive_rational_gate,
+    naive_rational_gate_bwd,
     naive_rational_gate_fwd,
     rational_gate,
     resolve_backend,
@@ -97,6 +98,28 @@ def test_gradcheck_float64_against_autograd_reference():
     g2 = torch.autograd.grad(naive_rational_gate(h, a, b, ci, co), (h, a, b, ci, co), gz)
     for x, y in zip(g1, g2):
         torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("c_out", [0.9, 0.0])
+def test_compact_backward_equals_dense_reference_float32(c_out):
+    """The Function's backward runs on the g > 0 elements only; it must equal the dense spec.
+
+    A sparse input (most of ``h`` far below the zero of ``P``) as in a real SAE; ``c_out = 0``
+    checks that the support is taken from ``g`` and not from ``z`` (``dL/dC_out`` is not 0 there).
+    """
+    rng = torch.Generator().manual_seed(99)
+    h = (torch.randn(301, 257, generator=rng) * 0.8 - 0.9).requires_grad_(True)
+    a, b, ci, co = (p.clone().float().requires_grad_(True) for p in _params(c_in=1.3, c_out=c_out))
+    gz = torch.randn(h.shape, generator=rng)
+    z = RationalGateFunction.apply(h, a, b, ci, co)
+    active = _np_gate(h.detach().double().numpy(), A, B, 1.3, 1.0) > 0
+    assert 0.02 < active.mean() < 0.5  # sparse, but not trivially so
+    got = torch.autograd.grad(z, (h, a, b, ci, co), gz)
+    ref = naive_rational_gate_bwd(gz, h.detach(), a.detach(), b.detach(), ci.detach(), co.detach())
+    assert torch.equal(got[0], ref[0])  # element-wise: identical arithmetic on the subset
+    for x, y in zip(got[1:], ref[1:]):  # sums in another order: float32 rounding only
+        torch.testing.assert_close(x, y.reshape(x.shape), rtol=1e-5, atol=1e-5 * float(y.abs().max()))
+    assert float(got[4]) != 0.0
 
 
 def test_gradients_flow_through_module_parameters():

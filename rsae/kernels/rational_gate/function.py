@@ -7,9 +7,24 @@ this module only wires it into autograd and chooses a backend.
 Backends
 --------
 ``"torch"``
-    :class:`RationalGateFunction`: forward :func:`naive_rational_gate_fwd`, backward the analytic
-    :func:`naive_rational_gate_bwd` (no autograd graph of the intermediates is kept: only ``h`` and
-    the four scalars are saved).
+    :class:`RationalGateFunction`: forward bit-for-bit :func:`naive_rational_gate_fwd` (the same
+    operations in the same order, done in place), backward the analytic
+    :func:`naive_rational_gate_bwd` evaluated only on the *support of the gradient* (see below).
+    No autograd graph of the intermediates is kept: ``h``, a boolean mask and the four scalars
+    are saved.
+
+Why the backward is compacted
+-----------------------------
+Every term of the backward carries the factor ``1[g > 0]`` (the rectifier): ``dL/dh``,
+``dL/da_k``, ``dL/db_k`` and ``dL/dC_in`` through ``w = grad_z C_out 1[g > 0]``, and
+``dL/dC_out = sum grad_z max(g, 0)``.  An SAE gate is sparse by design (L0 of 8-64 of 512
+latents: 2-12% of the elements pass), so the Function records the mask ``g > 0`` in the forward
+and the backward gathers those elements, runs the specification's backward on them (its
+``g > 0`` test is then true everywhere, element-wise arithmetic being identical on a subset) and
+scatters ``grad_h`` back into zeros.  The result equals the dense reference except for the order
+of the scalar sums (float rounding only).  On the study's size (batch 1024 x d_sae 512, type
+(9, 8), L0 ~ 24) this cut a fine-tuning step from ~65 ms to ~15 ms on one CPU thread.  Under
+``torch.compile`` (data-dependent shapes break the graph) the dense reference backward is used.
 ``"triton"``
     ``rsae.kernels.rational_gate.ops.rational_gate(h, a, b, c_in, c_out)`` -- a registered torch
     custom op with its own autograd, provided by the GPU kernels (issue 6).  Forcing it when the
@@ -35,7 +50,6 @@ from torch import Tensor
 from rsae.kernels.rational_gate.naive import (
     gate_input_grads,
     naive_rational_gate_bwd,
-    naive_rational_gate_fwd,
 )
 
 __all__ = [
@@ -56,23 +70,71 @@ _OPS_MODULE = "rsae.kernels.rational_gate.ops"
 _ops_cache: list[ModuleType | None] = []  # memo of the one import attempt
 
 
+def _horner_(coeffs: Tensor, u: Tensor) -> Tensor:
+    """``sum_k coeffs[k] u^k`` in place on one buffer, in the operation order of ``naive._horner``."""
+    acc = coeffs[-1].expand_as(u).clone()
+    for c in coeffs.flip(0)[1:]:
+        acc.mul_(u).add_(c)
+    return acc
+
+
+def _gate_fwd_with_mask(
+    h: Tensor, a: Tensor, b: Tensor, c_in: Tensor, c_out: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(z, g > 0)``: :func:`naive_rational_gate_fwd` bit for bit, with fewer temporaries.
+
+    Same operations in the same order as ``naive._parts`` (``B`` is evaluated as
+    ``(b_q u^{q-1} + ... + b_1) u``, which differs from the reference's trailing ``+ 0`` only in
+    the sign of a zero, and ``|B|`` removes that).
+    """
+    dt = torch.float64 if h.dtype == torch.float64 else torch.float32
+    a, b, c_in, c_out = a.to(dt), b.to(dt), c_in.to(dt), c_out.to(dt)
+    t = h.to(dt) / c_in
+    u = t.clamp(-1.0, 1.0)
+    r = _horner_(a, u)  # P(u)
+    if b.numel() > 0:  # q = 0: Q = 1 and P / 1 = P exactly
+        r.div_(_horner_(b, u).mul_(u).abs_().add_(1.0))  # P / (1 + |B(u)|)
+    g = torch.where(t < -1.0, torch.zeros_like(r), torch.where(t > 1.0, r + (t - 1.0), r))
+    active = g > 0
+    z = c_out * g.clamp_min_(0.0)
+    return z.to(h.dtype), active
+
+
+def _compact_bwd(
+    grad_z: Tensor, h: Tensor, active: Tensor, a: Tensor, b: Tensor, c_in: Tensor, c_out: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """:func:`naive_rational_gate_bwd` restricted to the elements with ``g > 0`` (see module docs)."""
+    idx = active.reshape(-1).nonzero().squeeze(1)
+    gh, ga, gb, gci, gco = naive_rational_gate_bwd(
+        grad_z.reshape(-1)[idx], h.reshape(-1)[idx], a, b, c_in, c_out
+    )
+    grad_h = torch.zeros(h.numel(), dtype=h.dtype, device=h.device)
+    grad_h[idx] = gh
+    return grad_h.reshape(h.shape), ga, gb, gci, gco
+
+
 class RationalGateFunction(torch.autograd.Function):
     """``z = C_out * max(g(h / C_in), 0)`` with the analytic backward of the reference.
 
     ``apply(h, a, b, c_in, c_out)``; shapes: ``h [...]``, ``a [p + 1]``, ``b [q]``, ``c_in`` and
     ``c_out`` 0-d.  The output has the shape and dtype of ``h``; arithmetic is float32 (float64
     when ``h`` is float64).  Gradients of the parameters are returned in each parameter's dtype.
+    The backward runs on the elements with ``g > 0`` only (module docstring).
     """
 
     @staticmethod
     def forward(ctx: Any, h: Tensor, a: Tensor, b: Tensor, c_in: Tensor, c_out: Tensor) -> Tensor:
-        ctx.save_for_backward(h, a, b, c_in, c_out)
-        return naive_rational_gate_fwd(h, a, b, c_in, c_out)
+        z, active = _gate_fwd_with_mask(h, a, b, c_in, c_out)
+        ctx.save_for_backward(h, active, a, b, c_in, c_out)
+        return z
 
     @staticmethod
     def backward(ctx: Any, grad_z: Tensor) -> tuple[Tensor | None, ...]:
-        h, a, b, c_in, c_out = ctx.saved_tensors
-        grads = naive_rational_gate_bwd(grad_z, h, a, b, c_in, c_out)
+        h, active, a, b, c_in, c_out = ctx.saved_tensors
+        if torch.compiler.is_compiling():
+            grads = naive_rational_gate_bwd(grad_z, h, a, b, c_in, c_out)
+        else:
+            grads = _compact_bwd(grad_z, h, active, a, b, c_in, c_out)
         return gate_input_grads(ctx.needs_input_grad, grads, (h, a, b, c_in, c_out))
 
 
