@@ -87,6 +87,19 @@ def test_forward_equals_naive_bitwise():
     assert torch.equal(z, naive_rational_gate(h, gate.a, gate.b, gate.c_in, gate.c_out))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_forward_equals_naive_on_special_values(dtype):
+    """The in-place forward keeps the reference's results at +-inf, NaN, +-0 and the branch points."""
+    h = torch.tensor([float("inf"), float("-inf"), float("nan"), 0.0, -0.0, 1.3, -1.3, 1e30, -1e30],
+                     dtype=dtype)
+    for q in (2, 0):  # q = 0: Q = 1, no denominator pass
+        gate = RationalGate.from_coefficients(A, B[:q], c_in=1.3, c_out=0.9, backend="torch")
+        z = gate(h)
+        ref = naive_rational_gate_fwd(h, gate.a, gate.b, gate.c_in, gate.c_out)
+        assert z.dtype == ref.dtype
+        torch.testing.assert_close(z, ref, rtol=0, atol=0, equal_nan=True)
+
+
 # --------------------------------------------------------------------------------- gradients
 def test_gradcheck_float64_against_autograd_reference():
     h = _points_away_from_branches(40, c_in=1.7, seed=20240611).requires_grad_(True)

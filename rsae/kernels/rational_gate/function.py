@@ -94,9 +94,11 @@ def _gate_fwd_with_mask(
     r = _horner_(a, u)  # P(u)
     if b.numel() > 0:  # q = 0: Q = 1 and P / 1 = P exactly
         r.div_(_horner_(b, u).mul_(u).abs_().add_(1.0))  # P / (1 + |B(u)|)
-    g = torch.where(t < -1.0, torch.zeros_like(r), torch.where(t > 1.0, r + (t - 1.0), r))
+    # g = r + (t - u): t - u is t - 1 above the interval (the reference's r(1) + (t - 1)) and an
+    # exact 0 inside it (r + 0 = r up to the sign of a zero); below, g is overwritten with 0.
+    g = r.add_(t - u).masked_fill_(t < -1.0, 0.0)
     active = g > 0
-    z = c_out * g.clamp_min_(0.0)
+    z = g.clamp_min_(0.0).mul_(c_out)
     return z.to(h.dtype), active
 
 
