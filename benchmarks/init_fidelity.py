@@ -1,0 +1,121 @@
+"""RSAE-init fidelity on the study's SAELens teachers: MSE and L0 of the init over the teacher's.
+
+For each teacher in ``benchmarks/_artifacts/teachers/L{layer}/{family}_{l0}`` (SAELens
+directories, trained by ``benchmarks/train_teachers.py``), this script
+
+1. builds activations exactly as the study does (:mod:`benchmarks.study.data`): calibration rows
+   are the first ``--n-cal`` rows of the ``rsae`` split (sequences 2048..), held-out rows are the
+   first ``--n-eval-seq`` sequences of the ``eval`` split (sequences 3072..), BOS dropped;
+2. runs :func:`rsae.upgrade.upgrade_init` on the calibration rows (timed, with the report's
+   breakdown of where the time went);
+3. prints, on the held-out rows, ``MSE_init / MSE_teacher`` and ``L0_init / L0_teacher``
+   (SAELens definitions, :func:`rsae.metrics.evaluate`).
+
+The obligation of issue 4 is that both ratios lie within 1% of 1.  ``--json`` prints the records
+instead of the table.  Extra keyword options of ``upgrade_init`` can be passed as
+``--opt NAME=VALUE`` (a Python literal), e.g. ``--opt refit_decoder=True``.
+
+Example::
+
+    python benchmarks/init_fidelity.py                       # all 9 teachers of layer 3
+    python benchmarks/init_fidelity.py --teachers topk_8 --opt refit_decoder=True --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from study import data  # benchmarks/ is not a package: import via sys.path
+
+FAMILIES = ("relu", "jumprelu", "topk")
+TARGETS = (8, 24, 64)
+
+
+def _parse_opts(items: list[str]) -> dict:
+    out = {}
+    for it in items:
+        if "=" not in it:
+            raise SystemExit(f"--opt expects NAME=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        try:
+            out[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            out[k] = v
+    return out
+
+
+def measure(name: str, layer: int, x_cal: torch.Tensor, x_eval: torch.Tensor, opts: dict,
+            cache_dir: Path) -> dict:
+    """One teacher: held-out metrics of teacher and RSAE-init, their ratios, the init's timing."""
+    from rsae.loading import load_sae
+    from rsae.metrics import evaluate
+    from rsae.upgrade import upgrade_init
+
+    path = data.ARTIFACTS / "teachers" / f"L{layer}" / name
+    if not path.is_dir():
+        raise SystemExit(f"teacher directory not found: {path} (train it with benchmarks/train_teachers.py)")
+    teacher = load_sae(path).eval()
+    t0 = time.perf_counter()
+    init, rep = upgrade_init(teacher, iter([x_cal]), n_calibration_tokens=len(x_cal), cache_dir=cache_dir,
+                             **opts)
+    seconds = time.perf_counter() - t0
+    init.eval()
+    te, ri = evaluate(teacher, [x_eval]), evaluate(init, [x_eval])
+    return {
+        "teacher": name, "family": rep.family, "n_eval_tokens": te["n_tokens"],
+        "mse_teacher": te["mse"], "mse_init": ri["mse"], "mse_ratio": ri["mse"] / te["mse"],
+        "l0_teacher": te["l0"], "l0_init": ri["l0"], "l0_ratio": ri["l0"] / te["l0"],
+        "alive_teacher": te["alive"], "alive_init": ri["alive"],
+        "seconds": seconds, "timings": getattr(rep, "timings", {}),
+        "calibration": {k: v for k, v in rep.calibration.__dict__.items() if k not in ("a", "b")},
+        "tau_k": rep.tau_k, "options": {k: repr(v) for k, v in opts.items()},
+        "extra": getattr(rep, "extra", {}),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--layer", type=int, default=3)
+    ap.add_argument("--teachers", nargs="*", default=[f"{f}_{k}" for f in FAMILIES for k in TARGETS])
+    ap.add_argument("--n-cal", type=int, default=8192, help="calibration rows (rsae split)")
+    ap.add_argument("--n-eval-seq", type=int, default=64, help="held-out sequences (eval split)")
+    ap.add_argument("--opt", action="append", default=[], help="NAME=VALUE keyword of upgrade_init")
+    ap.add_argument("--cache-dir", type=Path, default=data.ARTIFACTS / "gate_fits")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    opts = _parse_opts(args.opt)
+    n_cal_seq = -(-args.n_cal // 255)
+    x_cal = torch.from_numpy(np.array(data.activations(args.layer, "rsae", max(n_cal_seq, 1))))[: args.n_cal]
+    x_eval = torch.from_numpy(np.array(data.activations(args.layer, "eval", args.n_eval_seq)))
+    recs = [measure(n, args.layer, x_cal, x_eval, opts, args.cache_dir) for n in args.teachers]
+    if args.json:
+        print(json.dumps(recs, indent=1, default=float))
+        return 0
+    print(f"layer {args.layer}: {len(x_cal)} calibration rows, {len(x_eval)} held-out rows; options {opts}")
+    print(f"{'teacher':<12} {'MSE T':>10} {'MSE init':>10} {'MSE ratio':>9} {'L0 T':>7} {'L0 init':>7} "
+          f"{'L0 ratio':>8} {'init s':>7}  timings (s)")
+    for r in recs:
+        tim = " ".join(f"{k}={v:.2f}" for k, v in r["timings"].items())
+        print(f"{r['teacher']:<12} {r['mse_teacher']:>10.5g} {r['mse_init']:>10.5g} {r['mse_ratio']:>9.4f} "
+              f"{r['l0_teacher']:>7.2f} {r['l0_init']:>7.2f} {r['l0_ratio']:>8.4f} "
+              f"{r['seconds']:>7.2f}  {tim}")
+    worst_m = max(abs(r["mse_ratio"] - 1) for r in recs)
+    worst_l = max(abs(r["l0_ratio"] - 1) for r in recs)
+    print(f"worst |ratio - 1|: MSE {100 * worst_m:.2f}%, L0 {100 * worst_l:.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
