@@ -257,27 +257,31 @@ def _estimate_bracket(err_at: Callable[[Any], Any], alternation: list, error: An
 
 #: target relative tightness of the certified upper bound (loosened to the fit's own gap)
 _CERT_RTOL = 1e-8
-#: box budgets of the upper-bound branch and bound: a float64 fit of high degree (|x| at
-#: (80,80): 200,000 boxes, ~17 min on a loaded 2-core machine) gets a rigorous but looser upper
-#: end in bounded time; call ratapprox.certify directly for a tighter one.
+#: box budgets of the upper-bound branch and bound on the monomial form (mpmath intervals): a
+#: float64 fit of high degree whose target has no float64 enclosure gets a rigorous but looser
+#: upper end in bounded time; call ratapprox.certify directly for a tighter one.
 _CERT_BOXES_FLOAT = 20_000
 _CERT_BOXES_MP = 200_000
+#: box budget of the float64 barycentric certifier (piecewise-linear targets, float64 fits):
+#: |x| at (80,80) needs ~540 boxes (0.3 s), so this only caps pathological cases
+_CERT_BOXES_BARY = 500_000
 
 
 def _certify(result: MinimaxResult, tgt: Target, m: int, n: int) -> MinimaxResult:
-    """Fill ``certificate``, ``error_lower``, ``error_upper`` from :func:`ratapprox.certify.certify`.
+    """Fill ``certificate``, ``error_lower``, ``error_upper``.
 
-    The certificate is for the returned monomial pair ``numerator/denominator`` (exact values of
-    the stored numbers), unweighted.  Without a normalised monomial form (``q(0) = 0``) nothing
-    is certified and the estimates stay.
+    * float64 fits of the piecewise-linear targets (``relu, abs, sign, step:THETA,
+      jumprelu:THETA``) on a continuous domain: :func:`ratapprox.certify_barycentric.
+      certify_barycentric` certifies the returned *barycentric* form ``rational`` (support
+      points, weights, values as stored; the exact projection onto the declared type when
+      ``m != n`` is in the notes) in float64 interval arithmetic;
+    * everything else (mpmath fits, ``exp``, callables, grids), or when that certificate is not
+      rigorous: :func:`ratapprox.certify.certify` on the returned monomial pair
+      ``numerator/denominator`` (exact values of the stored numbers).
+
+    Unweighted in both cases.  Without a normalised monomial form (``q(0) = 0``) and no
+    barycentric certificate, nothing is certified and the estimates stay.
     """
-    if not result.numerator or not result.denominator:
-        return result
-    try:
-        from .certify import certify as _cert
-    except ImportError:
-        return result  # certification module absent: keep the estimates, certificate None
-    cdps = result.dps if result.dps is not None else 30
     # The bracket cannot be narrower than the gap between the levelled (lower) estimate and the
     # maximum of the error curve; proving the upper end far more tightly than that gap only
     # multiplies the boxes (a float64 fit at type (80,80) leaves a gap of ~1e-3).
@@ -288,6 +292,27 @@ def _certify(result: MinimaxResult, tgt: Target, m: int, n: int) -> MinimaxResul
             rel_tol = max(rel_tol, 0.1 * (hi - lo) / lo)
     except (TypeError, ValueError):
         pass
+    if result.dps is None:
+        try:
+            from .certify_barycentric import certify_barycentric, supports_barycentric
+        except ImportError:
+            supports_barycentric = None  # type: ignore[assignment]
+        if supports_barycentric is not None and supports_barycentric(tgt, result.rational, result.domain):
+            try:
+                bcert = certify_barycentric(
+                    tgt, result.rational, result.domain, alternation_points=result.alternation_points,
+                    m=m, n=n, defect=result.defect, rel_tol=rel_tol, max_boxes=_CERT_BOXES_BARY)
+            except InvalidInputError:
+                bcert = None  # e.g. more degree constraints than the exact projection handles
+            if bcert is not None and bcert.rigorous:
+                return replace(result, certificate=bcert, error_lower=bcert.lower, error_upper=bcert.upper)
+    if not result.numerator or not result.denominator:
+        return result
+    try:
+        from .certify import certify as _cert
+    except ImportError:
+        return result  # certification module absent: keep the estimates, certificate None
+    cdps = result.dps if result.dps is not None else 30
     cert = _cert(tgt, result.numerator, result.denominator, result.domain,
                  alternation_points=result.alternation_points, m=m, n=n, defect=result.defect,
                  dps=cdps, rel_tol=rel_tol,
