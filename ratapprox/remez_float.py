@@ -107,6 +107,7 @@ import mpmath
 import numpy as np
 import scipy.linalg
 
+from ._context import workdps
 from ._exchange import ExchangeRun
 from .aaa import aaa_lawson
 from .barycentric import BarycentricRational
@@ -151,6 +152,10 @@ class _Problem:
     cluster_at: tuple[float, ...] = ()
     #: points in the gaps of the hull where the denominator's sign is checked too
     gap_points: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    #: F and the weight at one ``mpf`` (the extended-precision polish, :func:`_polish`); None:
+    #: no polish (for ``weight_mp``: no polish when ``weight`` is set, weight 1 otherwise)
+    f_mp: Callable[[Any], Any] | None = None
+    weight_mp: Callable[[Any], Any] | None = None
 
     @staticmethod
     def gaps_of(intervals: list[tuple[float, float]], lo: float | None = None) -> np.ndarray:
@@ -939,6 +944,300 @@ def _defect_from_lower_type(prob: _Problem, m: int, n: int, sub: dict[str, Any],
             "converged": True, "reason": "defect", "defect": defect}
 
 
+# --------------------------------------------------------------------------- extended-precision polish
+#: Polish runs when the float64 exchange stops with (max|e| - |h|) above this multiple of |h|.
+POLISH_RTOL = 1e-9
+#: ... and stops once the mp gap is below this (then only the final rounding to float64 is left).
+POLISH_TOL = 1e-13
+#: Largest reference (m + n + 2 of the problem actually solved) that is polished.
+POLISH_MAX_POINTS = 90
+#: Exchange steps and Newton steps per levelled solve of the polish.
+POLISH_ITERS = 4
+POLISH_NEWTON = 8
+#: Budget (support points^2 x reference points) and sweeps of the float64 rounding search.
+POLISH_NUDGE_WORK = 20_000
+POLISH_NUDGE_SWEEPS = 3
+
+
+def _polish_dps(prob: _Problem, ref: np.ndarray, habs: float) -> int:
+    """Digits for the polish: 25 plus those lost in e = F - r when |h| << max|w F|."""
+    scale = float(np.max(np.abs(prob.omega(ref) * prob.f(ref))))
+    lost = max(0.0, math.log10(max(scale, 1e-300) / max(habs, 1e-300)))
+    return 25 + math.ceil(lost)
+
+
+def _newton_levelled(ref: list, Fs: list, winv: list, t: list, alpha: list, beta: list, h: Any,
+                     m: int, n: int) -> tuple[list, list, Any] | None:
+    r"""Newton's method for the interpolation conditions on the reference, in mp.
+
+    Unknowns: barycentric numerator and denominator weights :math:`\alpha_j, \beta_j` on the
+    support points :math:`t_j` and the levelled error :math:`h`; equations (multiplied through by
+    :math:`\ell_t(x_i)`, so that a support point on the reference is no special case)
+
+    .. math::  \sum_j \ell_j(x_i)\,\big(\alpha_j - (F_i - (-1)^i h / \omega_i)\,\beta_j\big) = 0,
+
+    ``|m - n|`` moment conditions :math:`\sum_j \beta_j T_k(\tau_j) = 0` (``m > n``; on
+    :math:`\alpha` when ``m < n``, :math:`k < |m - n|`) that cap the degree (Filip et al. 2018,
+    Sec. 5), and the normalisation :math:`\beta_0^T \beta = \beta_0^T \beta_0` along the start.
+    The system is bilinear (:math:`h \beta`), so Newton from the float64 solution converges
+    quadratically.  Returns ``(alpha, beta, h)`` or None if the Jacobian is singular or Newton
+    does not settle.
+    """
+    N2, N1 = len(ref), len(t)
+    d = abs(m - n)
+    # rows scaled by 1/max_j |l_j(x_i)|: the conditions at clustered points are otherwise tiny
+    L = []
+    for x in ref:
+        diffs = [x - tj for tj in t]
+        row = [mpmath.fprod(diffs[:j] + diffs[j + 1:]) for j in range(N1)]
+        s = max(abs(v) for v in row)
+        L.append([v / s for v in row])
+    lo_t, hi_t = min(t), max(t)
+    tau = [(2 * tj - lo_t - hi_t) / (hi_t - lo_t) for tj in t]
+    moments = [[mpmath.chebyt(k, tj) for tj in tau] for k in range(d)]
+    b0 = list(beta)
+    nb0 = mpmath.fsum(v * v for v in b0)
+    sgn = [(-1) ** i * winv[i] for i in range(N2)]
+    a, b = list(alpha), list(beta)
+    tiny = mpmath.eps * 1000
+    settled = mpmath.sqrt(mpmath.eps)
+    prev = mpmath.inf
+    for _ in range(POLISH_NEWTON):
+        G = mpmath.matrix(2 * N1 + 1, 1)
+        J = mpmath.matrix(2 * N1 + 1, 2 * N1 + 1)
+        for i in range(N2):
+            c = Fs[i] - sgn[i] * h
+            Li = L[i]
+            G[i] = mpmath.fsum(Li[j] * (a[j] - c * b[j]) for j in range(N1))
+            for j in range(N1):
+                J[i, j] = Li[j]
+                J[i, N1 + j] = -c * Li[j]
+            J[i, 2 * N1] = sgn[i] * mpmath.fsum(Li[j] * b[j] for j in range(N1))
+        for k in range(d):
+            row = N2 + k
+            off = N1 if m > n else 0
+            vec = b if m > n else a
+            G[row] = mpmath.fsum(moments[k][j] * vec[j] for j in range(N1))
+            for j in range(N1):
+                J[row, off + j] = moments[k][j]
+        G[2 * N1] = mpmath.fsum(b0[j] * b[j] for j in range(N1)) - nb0
+        for j in range(N1):
+            J[2 * N1, N1 + j] = b0[j]
+        try:
+            du = mpmath.lu_solve(J, G)
+        except ZeroDivisionError:
+            return None
+        a = [a[j] - du[j] for j in range(N1)]
+        b = [b[j] - du[N1 + j] for j in range(N1)]
+        h = h - du[2 * N1]
+        step = max(abs(du[k]) for k in range(2 * N1 + 1))
+        size = max(max(abs(v) for v in a), max(abs(v) for v in b), abs(h))
+        if step <= tiny * size:
+            return a, b, h
+        if step <= settled * size and step > prev / 4:
+            # quadratic convergence has hit the rounding floor of the (conditioned) solve
+            return a, b, h
+        prev = step
+    return None
+
+
+def _bary_mp(t: list, a: list, b: list, x: Any) -> Any:
+    """r(x) = sum a_j/(x - t_j) / sum b_j/(x - t_j) in mp (a_j/b_j at a support point)."""
+    num = den = mpmath.mpf(0)
+    for tj, aj, bj in zip(t, a, b):
+        dx = x - tj
+        if dx == 0:
+            return aj / bj
+        num += aj / dx
+        den += bj / dx
+    return num / den
+
+
+def _polish(prob: _Problem, out: dict[str, Any], m: int, n: int) -> dict[str, Any]:
+    r"""Extended-precision end game of a converged float64 exchange.
+
+    In double the error :math:`e = \omega(F - r)` is known only to about
+    :math:`\varepsilon \max|F|`, so when :math:`E^*` is small next to :math:`\max|F|` (exp at
+    type (4, 4): :math:`E^* = 1.5 \cdot 10^{-10}`) the computed extrema are blurred by noise,
+    the reference is off by :math:`\sqrt{\varepsilon \max|F| / E^*}` relative, and the levelled
+    error and the rational are correct to a few significant digits only (5.6 for exp (4, 4)).
+    The polish keeps the float64 run's support points and re-does the last exchange steps in
+    mpmath: Newton on the interpolation conditions (:func:`_newton_levelled`), then each
+    reference point moved to the local extremum of the mp error nearby (Brent 1973), until
+    :math:`\max|e| - |h| \le` ``POLISH_TOL`` :math:`|h|`.  The result is rounded to a float64
+    barycentric rational once, and its error re-evaluated in mp at the extrema.  A float64 scan
+    of the whole domain guards against an extremum away from the reference (the polish only
+    moves things by the float64 noise level; anything beyond that level the scan would see).
+    Returns ``out`` unchanged when the polish does not apply or does not improve the gap.
+    """
+    from .extrema import brent_max_mp  # mp Brent maximiser (shared with the mpmath engine)
+
+    N2 = m + n + 2
+    r = out["rational"]
+    ref = np.asarray(out["reference"], dtype=float)
+    habs, emax = float(out["levelled_error"]), float(out["max_error"])
+    if (prob.f_mp is None or (prob.weight is not None and prob.weight_mp is None)
+            or not out.get("converged") or out.get("reason") != "converged" or ref.size != N2
+            or N2 > POLISH_MAX_POINTS or not habs > 0 or emax - habs <= POLISH_RTOL * habs):
+        return out
+    wmp = prob.weight_mp if prob.weight is not None else (lambda x: mpmath.mpf(1))
+    dps = _polish_dps(prob, ref, habs)
+    noise = _noise(prob, m, n)
+    try:
+        with workdps(dps):
+            t = [mpmath.mpf(float(v)) for v in r.support_points]
+            a = [mpmath.mpf(float(v)) * mpmath.mpf(float(w)) for v, w in zip(r.values, r.weights)]
+            b = [mpmath.mpf(float(w)) for w in r.weights]
+            x = [mpmath.mpf(float(v)) for v in ref]
+            h = mpmath.mpf(float(np.sign(prob.err(r, ref[:1])[0]) or 1.0) * habs)
+            fixed = {float(v) for iv in prob.intervals for v in iv}
+            fixed |= {float(v) for v in prob.breakpoints}
+
+            def err(z: Any) -> Any:
+                return wmp(z) * (prob.f_mp(z) - _bary_mp(t, a, b, z))
+
+            gap = mpmath.inf
+            steps = 0
+            for steps in range(1, POLISH_ITERS + 1):  # noqa: B007 (steps is reported)
+                Fs = [prob.f_mp(v) for v in x]
+                winv = [1 / wmp(v) for v in x]
+                sol = _newton_levelled(x, Fs, winv, t, a, b, h, m, n)
+                if sol is None:
+                    return out
+                a, b, h = sol
+                new_x, new_e = _refine_reference_mp(prob, x, err, fixed, brent_max_mp)
+                ee = [abs(v) for v in new_e]
+                if any(
+                        (new_e[i] > 0) == (new_e[i + 1] > 0) for i in range(N2 - 1)):
+                    return out  # the alternation broke: leave the float64 result alone
+                x = new_x
+                gap = (max(ee) - abs(h)) / abs(h)
+                if gap <= POLISH_TOL:
+                    break
+            # one float64 rational: support points as they were, weights and values rounded
+            sc = max(abs(v) for v in b)
+            vals = np.array([float(aj / bj) for aj, bj in zip(a, b)])
+            wts = np.array([float(bj / sc) for bj in b])
+            vals, wts = _nudge_rounding(prob, t, vals, wts, x, wmp)
+            rr = BarycentricRational(np.array([float(v) for v in t]), vals, wts, type=r.type)
+            tr = [mpmath.mpf(float(v)) for v in rr.support_points]
+            wr = [mpmath.mpf(float(v)) for v in rr.weights]
+            ar = [mpmath.mpf(float(v)) * w for v, w in zip(rr.values, wr)]
+
+            def err_r(z: Any) -> Any:
+                return wmp(z) * (prob.f_mp(z) - _bary_mp(tr, ar, wr, z))
+
+            xr, er = _refine_reference_mp(prob, x, err_r, fixed, brent_max_mp)
+            emax_r = max(abs(v) for v in er)
+            hr = abs(h)
+    except (ZeroDivisionError, ValueError, ArithmeticError, InvalidInputError):
+        return out
+    xs = np.array([float(v) for v in xr])
+    nodes = _search_nodes(prob, xs)
+    if _sign_changes(prob, rr, nodes) > 0:
+        return out
+    _, _, emax_f = _alternating_extrema(prob, rr, nodes)
+    if not emax_f <= float(emax_r) + 4 * noise:
+        return out  # an extremum the polish did not follow: keep the float64 run
+    if not float(emax_r) - float(hr) < emax - habs:
+        return out
+    hist = list(out["history"])
+    hist.append({"iteration": out["iterations"], "levelled_error": float(hr),
+                 "max_error": float(emax_r), "ratio": float(emax_r / hr), "polish": "mpmath",
+                 "dps": dps, "polish_steps": steps, "polish_gap_mp": float(gap),
+                 "float64_max_error_before": emax})
+    res = dict(out)
+    res.update(rational=rr, levelled_error=float(hr), max_error=float(emax_r),
+               reference=np.sort(xs), history=hist)
+    return res
+
+
+def _nudge_rounding(prob: _Problem, t: list, vals: np.ndarray, wts: np.ndarray, x: list,
+                    wmp: Callable[[Any], Any]) -> tuple[np.ndarray, np.ndarray]:
+    r"""Round the polished barycentric data to float64 with the smallest error on the reference.
+
+    Rounding each value :math:`f_j` to the nearest double moves ``r`` by up to half an ulp of
+    :math:`f_j` near :math:`t_j` -- for exp at type (4, 4) that is ~1e-6 of :math:`E^*`.  Of the
+    neighbouring doubles (one ulp up or down, values and weights, coordinate by coordinate) we
+    keep the choice that lowers :math:`\max_k |e(x_k)|` on the reference; a few sweeps.  The
+    result is still an honest float64 rational whose error is measured afterwards.
+    """
+    N1, N2 = len(t), len(x)
+    if N1 * N2 * N1 > POLISH_NUDGE_WORK:
+        return vals, wts
+    Fw = [(prob.f_mp(v), wmp(v)) for v in x]
+    inv = [[1 / (xi - tj) if xi != tj else None for tj in t] for xi in x]
+
+    def objective(fv: np.ndarray, wv: np.ndarray) -> Any:
+        fm = [mpmath.mpf(float(v)) for v in fv]
+        wm = [mpmath.mpf(float(v)) for v in wv]
+        worst = mpmath.mpf(0)
+        for (F, w), row in zip(Fw, inv):
+            hit = next((j for j, c in enumerate(row) if c is None), None)
+            if hit is not None:
+                rv = fm[hit]
+            else:
+                num = mpmath.fsum(c * wj * fj for c, wj, fj in zip(row, wm, fm))
+                den = mpmath.fsum(c * wj for c, wj in zip(row, wm))
+                rv = num / den
+            worst = max(worst, abs(w * (F - rv)))
+        return worst
+
+    best = objective(vals, wts)
+    for _ in range(POLISH_NUDGE_SWEEPS):
+        improved = False
+        for arr_name in ("vals", "wts"):
+            for j in range(N1):
+                for direction in (np.inf, -np.inf):
+                    fv, wv = vals.copy(), wts.copy()
+                    arr = fv if arr_name == "vals" else wv
+                    arr[j] = np.nextafter(arr[j], direction)
+                    val = objective(fv, wv)
+                    if val < best:
+                        best, vals, wts, improved = val, fv, wv, True
+        if not improved:
+            break
+    return vals, wts
+
+
+def _refine_reference_mp(prob: _Problem, x: list, err: Callable[[Any], Any], fixed: set,
+                         brent: Callable[..., tuple[Any, Any]]) -> tuple[list, list]:
+    """Move every reference point to the extremum of ``err`` next to it (mp, Brent's method).
+
+    Bracket of ``x_k``: half-way to its neighbours, clipped to its interval of the domain;
+    interval ends and breakpoints stay (the error peaks there without a zero derivative).  On a
+    grid the neighbouring grid points (three either side) are compared instead.
+    """
+    out_x, out_e = [], []
+    xtol = mpmath.sqrt(mpmath.eps) * 4
+    for k, xk in enumerate(x):
+        ek = err(xk)
+        s = 1 if ek > 0 else -1
+        if prob.points is not None:
+            i = int(np.searchsorted(prob.points, float(xk)))
+            cand = [mpmath.mpf(float(v)) for v in prob.points[max(0, i - 3): i + 4]]
+            lo_n = x[k - 1] if k > 0 else -mpmath.inf
+            hi_n = x[k + 1] if k + 1 < len(x) else mpmath.inf
+            cand = [c for c in cand if lo_n < c < hi_n] or [xk]
+            vals = [err(c) for c in cand]
+            j = max(range(len(cand)), key=lambda i2: s * vals[i2])
+            out_x.append(cand[j])
+            out_e.append(vals[j])
+            continue
+        if float(xk) in fixed:
+            out_x.append(xk)
+            out_e.append(ek)
+            continue
+        a_iv, b_iv = next(((mpmath.mpf(a), mpmath.mpf(b)) for a, b in prob.intervals
+                           if a <= float(xk) <= b), (xk, xk))
+        lo = max(a_iv, (x[k - 1] + xk) / 2) if k > 0 else a_iv
+        hi = min(b_iv, (xk + x[k + 1]) / 2) if k + 1 < len(x) else b_iv
+        xb, gb = brent(lambda z, s=s: s * err(z), lo, hi, xk, s * ek, xtol)
+        out_x.append(xb)
+        out_e.append(s * gb)
+    return out_x, out_e
+
+
 # --------------------------------------------------------------------------- parity
 def _symmetric(domain: Domain) -> bool:
     ivs = [(Decimal(a), Decimal(b)) for a, b in domain.intervals]
@@ -965,10 +1264,12 @@ def _parity_problem(target: Target, domain: Domain, kind: str) -> _Problem:
     if kind == "even":
         return _Problem(f=lambda y: target(np.sqrt(y)), intervals=ivs, points=None,
                         breakpoints=bps, weight=None, cluster_depth=CLUSTER_DEPTH**2,
-                        gap_points=gaps)
+                        gap_points=gaps, f_mp=lambda y: target.mp(mpmath.sqrt(y)))
     return _Problem(f=lambda y: target(np.sqrt(y)) / np.sqrt(y), intervals=ivs, points=None,
                     breakpoints=bps, weight=np.sqrt, cluster_depth=CLUSTER_DEPTH**2,
-                    cluster_at=tuple(a for a, _ in ivs), gap_points=gaps)
+                    cluster_at=tuple(a for a, _ in ivs), gap_points=gaps,
+                    f_mp=lambda y: target.mp(mpmath.sqrt(y)) / mpmath.sqrt(y),
+                    weight_mp=mpmath.sqrt)
 
 
 def _from_parity(R: BarycentricRational, m: int, n: int, kind: str) -> BarycentricRational:
@@ -1051,6 +1352,21 @@ def _relu_from_abs(m: int, n: int, dom: Domain, max_iter: int, tol: float) -> Ex
         reference=list(run.reference), iterations=run.iterations, history=run.history,
         converged=run.converged, defect=run.defect, reason=run.reason, dps=None,
     )
+
+
+def _mp_weight(weight: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """The weight at one ``mpf`` for the polish (``minimax`` documents that it accepts one);
+    None when it does not (the polish is then skipped)."""
+    if weight is None:
+        return None
+    try:
+        v = weight(mpmath.mpf("0.5"))
+        if isinstance(v, np.ndarray):
+            v = v.item()
+        mpmath.mpf(v)
+    except Exception:  # a float64-only weight: no polish
+        return None
+    return lambda x: mpmath.mpf(weight(x) if not isinstance(weight(x), np.ndarray) else weight(x).item())
 
 
 @contextlib.contextmanager
@@ -1171,7 +1487,7 @@ def _remez_float(
     if kind is not None:
         mp_, np_ = (m // 2, n // 2) if kind == "even" else ((m - 1) // 2, n // 2)
         prob = _parity_problem(tgt, dom, kind)
-        out = _exchange(prob, mp_, np_, int(max_iter), tol)
+        out = _polish(prob, _exchange(prob, mp_, np_, int(max_iter), tol), mp_, np_)
         R = out["rational"]
         r = _from_parity(R, m, n, kind)
         ref_y = np.asarray(out["reference"])
@@ -1200,7 +1516,8 @@ def _remez_float(
     prob = _Problem(
         f=tgt, intervals=intervals, points=pts,
         breakpoints=np.array(sorted({float(Decimal(c)) for c in tgt.breakpoints})),
-        weight=weight, gap_points=_Problem.gaps_of(intervals),
+        weight=weight, gap_points=_Problem.gaps_of(intervals), f_mp=tgt.mp,
+        weight_mp=_mp_weight(weight),
     )
     out = None
     if pts is not None and pts.size >= GRID_SNAP_FACTOR * N2 and not any(
@@ -1220,6 +1537,7 @@ def _remez_float(
                     out = None
     if out is None:
         out = _exchange(prob, m, n, int(max_iter), tol)
+    out = _polish(prob, out, m, n)
     return ExchangeRun(
         rational=out["rational"], levelled_error=out["levelled_error"], max_error=out["max_error"],
         reference=[float(v) for v in out["reference"]], iterations=out["iterations"],

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from ratapprox._context import workdps
 from ratapprox.domains import Domain
-from ratapprox.errors import InvalidInputError
+from ratapprox.errors import InvalidInputError, PrecisionError
+from ratapprox.remez import minimax
 from ratapprox.remez_float import remez_float
 from ratapprox.targets import get_target
 
@@ -162,10 +163,69 @@ def test_grid_4001():
 def test_exp_44_and_precision_limit():
     run = remez_float("exp", 4, 4)
     assert run.converged
-    _check_equioscillation(run, "exp", 4, 4, rtol=1e-4)  # error 1.5e-10: ~5 digits in double
+    # error 1.5e-10 next to max|f| = e: the mp polish levels it to the rounding of the float64
+    # data (~1e-6 relative), where plain double gave ~1e-4
+    _check_equioscillation(run, "exp", 4, 4, rtol=1e-5)
     # exp at type (8, 8) has error far below double precision: reported, not passed off
     run8 = remez_float("exp", 8, 8)
     assert not run8.converged and run8.reason == "precision"
+
+
+def _golden_max(g, a, b, steps=90):
+    """max of g on [a, b] by golden-section search (g unimodal there), at the current mp dps."""
+    c = (mpmath.sqrt(5) - 1) / 2
+    x1, x2 = b - c * (b - a), a + c * (b - a)
+    g1, g2 = g(x1), g(x2)
+    for _ in range(steps):
+        if g1 < g2:
+            a, x1, g1 = x1, x2, g2
+            x2 = a + c * (b - a)
+            g2 = g(x2)
+        else:
+            b, x2, g2 = x2, x1, g1
+            x1 = b - c * (b - a)
+            g1 = g(x1)
+    return max(g1, g2, g(a), g(b))
+
+
+def test_exp_float64_against_mp_optimum():
+    """Issue 3: exp at (4, 4) in float64 to >= 6 digits of the optimal error E*.
+
+    E* from the mpmath engine (dps 30); the returned float64 rational's true max error found
+    here independently (golden section in mp between the returned alternation points' midpoints)
+    must lie in [E*, E* (1 + 1e-6)] (never below E*: that would contradict optimality), and the
+    reported error agrees with E* to 1e-6, the lower estimate to 2e-6 (it is min |e| on the
+    alternation set of the float64 data) and the levelled error (solved in mp) to 1e-12.
+    """
+    best = minimax("exp", 4, 4, dps=30, certify=False)
+    res = minimax("exp", 4, 4, certify=False)
+    with workdps(40):
+        E = best.error
+        r = res.rational
+        e = lambda x: mpmath.exp(x) - r.eval_mp(x)
+        ref = [mpmath.mpf(float(v)) for v in res.alternation_points]
+        cuts = [mpmath.mpf(-1), *[(a + b) / 2 for a, b in itertools.pairwise(ref)], mpmath.mpf(1)]
+        # s e with s the sign at the alternation point inside: one hump per piece
+        signs = [mpmath.sign(e(xk)) for xk in ref]
+        true_max = max(_golden_max(lambda x, s=s: s * e(x), a, b)
+                       for s, (a, b) in zip(signs, itertools.pairwise(cuts)))
+        assert true_max >= E * (1 - 1e-12)
+        assert true_max <= E * (1 + 1e-6)
+        assert abs(mpmath.mpf(res.error) / E - 1) < 1e-6
+        # min |e| on the alternation set (de la Vallee Poussin) of the rounded float64 data
+        assert E * (1 - 2e-6) <= mpmath.mpf(res.error_lower) <= E
+        assert abs(mpmath.mpf(res.history[-1]["levelled_error"]) / E - 1) < 1e-12
+
+
+def test_exp_8_8_is_below_float64_and_says_so():
+    """exp at (8, 8): E* = 3.3e-24 (mpmath), eight orders below the half-ulp (1.1e-16) by which
+    merely storing a value near 1 in double moves a rational; no float64 rational can have an
+    error near E*, so the float64 path must refuse (PrecisionError with its best attempt)."""
+    E = minimax("exp", 8, 8, dps=30, certify=False).error
+    assert E < 1e-20
+    with pytest.raises(PrecisionError) as info:
+        minimax("exp", 8, 8, certify=False)
+    assert info.value.best is not None
 
 
 def test_weighted_relative_error():
