@@ -550,6 +550,27 @@ def _poly_range(P: np.ndarray, tau: fi.Interval) -> fi.Interval:
 
 
 # --------------------------------------------------------------------------- lower bound
+def _point_values(ev: _Evaluator, lo: np.ndarray, hi: np.ndarray
+                  ) -> tuple[fi.Interval, fi.Interval, np.ndarray]:
+    """Enclosures of e and of D = w_j + t B over tiny boxes (points), and the index j used.
+
+    Both forms, ``(f - f_j) - t A / D`` and, on a linear piece of the target, the Taylor-model
+    form (numerator built from the small ``delta_k = L(z_k) - f_k``), are enclosures; their
+    intersection is kept (each is the tighter one at some points; at 1e-12 it matters).
+    """
+    out = ev.eval(lo, hi, deriv=False)
+    e_lo, e_hi = out["e"][0].copy(), out["e"][1].copy()
+    d_lo, d_hi = out["D"][0].copy(), out["D"][1].copy()
+    s_L, c_L, lin = ev.t.piece(lo, hi)
+    if np.any(lin):  # both are enclosures: keep their intersection
+        i = np.nonzero(lin)[0]
+        eX, _, DX = ev.taylor(lo[i], hi[i], s_L[i], c_L[i])
+        e_lo[i], e_hi[i] = fi.intersect((e_lo[i], e_hi[i]), eX)
+        d_lo[i], d_hi[i] = fi.intersect((d_lo[i], d_hi[i]), DX)
+    c = np.minimum(np.maximum(lo + (hi - lo) / 2, lo), hi)
+    return (e_lo, e_hi), (d_lo, d_hi), ev.nearest(c)
+
+
 def _lower_bound(ev: _Evaluator, points: Sequence[Any], domain: Domain, m: int, n: int,
                  defect: int) -> tuple[float, float, list[str], int]:
     """De la Vallée Poussin: (lower, largest proven |e| at the points, notes, points used)."""
@@ -565,14 +586,14 @@ def _lower_bound(ev: _Evaluator, points: Sequence[Any], domain: Domain, m: int, 
     enc = [fi.enclose_fraction(x) for x in xs]
     lo = np.array([a for a, _ in enc])
     hi = np.array([b for _, b in enc])
-    out = ev.eval(lo, hi, deriv=False)
-    e, D, j = out["e"], out["D"], out["j"]
-    seen = float(np.max(fi.mig(e) * out["den_ok"]))
+    e, D, j = _point_values(ev, lo, hi)
+    den_ok = (D[0] > 0) | (D[1] < 0)
+    seen = float(np.max(fi.mig(e) * den_ok))
     # sign of q(x) = l_j(x) D(x), l_j = prod_{k != j} (x - z_k): (-1)^(number of z_k > x, k != j)
     zq = d.zq
     qsign = []
     for i, x in enumerate(xs):
-        if not out["den_ok"][i]:
+        if not den_ok[i]:
             notes.append(f"denominator not proven non-zero at x = {float(x):.17g}")
             return 0.0, seen, notes, 0
         above = sum(1 for k, zk in enumerate(zq) if k != int(j[i]) and zk > x)
@@ -650,7 +671,7 @@ def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: fl
             tol = max(tol, 0.01 * (best - lower) / best)
         if best > 0:
             # float64 cannot resolve |e| more finely than its rounding at the peaks
-            tol = max(tol, 4.0 * noise / best)
+            tol = max(tol, noise / best)
         thr = best * (1.0 + tol)
         fin = ub <= thr
         if np.any(fin):
@@ -719,7 +740,7 @@ def certify_barycentric(
     rel_tol : float
         Target relative tightness of the upper end: subdivision stops when every box is below
         ``(1 + tol) M`` (``M`` the largest proven ``|e|``), ``tol`` relaxed to 1% of the gap
-        ``(M - lower)/M`` and to 4 times the float64 rounding width of ``e`` at the peaks.
+        ``(M - lower)/M`` and to the float64 rounding width of ``e`` at the peaks (relative to ``M``).
     max_boxes : int
         Budget of box evaluations; the bound stays rigorous when it is hit.
 
@@ -789,10 +810,10 @@ def certify_barycentric(
         notes.append(f"box budget {max_boxes} exhausted: upper bound is rigorous but loose")
     if not rigorous:
         notes.append("denominator not proven non-zero on the domain: no finite upper bound")
-    if st["best"] > 0 and st["tol"] >= 4.0 * st["noise"] / st["best"] * 0.999 and st["noise"] > 0 \
-            and 4.0 * st["noise"] / st["best"] > float(rel_tol):
+    if st["best"] > 0 and st["noise"] > 0 and st["tol"] <= st["noise"] / st["best"] \
+            and st["noise"] / st["best"] > float(rel_tol):
         notes.append(f"float64 rounding of e at the peaks ({st['noise']:.1e}) limits the upper end's "
-                     f"tightness to ~{4.0 * st['noise'] / st['best']:.1e} relative")
+                     f"tightness to ~{st['noise'] / st['best']:.1e} relative")
     if st["stuck"]:
         notes.append(f"{st['stuck']} box(es) too narrow to split in float64")
     how_low = (f"de la Vallée Poussin on {used} alternating points" if used
