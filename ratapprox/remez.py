@@ -264,7 +264,7 @@ _CERT_RTOL = 1e-8
 _CERT_BOXES_FLOAT = 20_000
 _CERT_BOXES_MP = 200_000
 #: box budget of the float64 barycentric certifier (piecewise-linear targets, float64 fits):
-#: |x| at (80,80) needs ~540 boxes (0.3 s), so this only caps pathological cases
+#: |x| at (80,80) needs ~560 boxes (< 0.3 s), so this only caps pathological cases
 _CERT_BOXES_BARY = 500_000
 
 
