@@ -62,19 +62,23 @@ MODES = {
         steps=50,
         n_per_class=500,
         frontier=False,
+        frontier_layers=(),
         frontier_targets=(),
-        frontier_steps=0,
+        remedies="none",
     ),
     "full": dict(
-        layers=(3,),
-        n_train_seq=1024,
-        n_eval_seq=256,
+        layers=(3, 1),
+        n_train_seq=512,
+        n_eval_seq=128,
         n_probe_seq=256,
-        steps=600,
+        steps=300,
         n_per_class=2000,
         frontier=True,
-        frontier_targets=(8, 16, 24, 40, 64),
-        frontier_steps=300,
+        # frontier sweeps and remedies only at the first layer (the issue's layer 3)
+        frontier_layers=(3,),
+        # targets besides the teacher's own L0 (~24), whose point is the main-table run, reused
+        frontier_targets=(8, 12, 16, 40, 64),
+        remedies="losing",
     ),
 }
 
@@ -262,22 +266,149 @@ def run_teacher(
     return rec
 
 
-def run_frontier(layer: int, family: str, init, teacher, targets, steps: int, seed: int, x_train, ev) -> dict:
-    """MSE / delta-CE vs L0 for RSAE and control, both started from the family's middle teacher."""
-    out = {"rsae": [], "control": []}
+def run_frontier(
+    family: str,
+    init,
+    teacher,
+    main_rec: dict,
+    family_recs: list[dict],
+    targets,
+    steps: int,
+    seed: int,
+    x_train,
+    ev,
+) -> dict:
+    """MSE / delta-CE vs L0 for RSAE and control, both started from the family's L0~24 teacher.
+
+    Every point is a fine-tune of ``steps`` steps at one target L0 (TopK control: ``k`` = target),
+    evaluated by the same held-out evaluator ``ev`` as the main table.  The point at the teacher's
+    own L0 is the main-table run of ``main_rec`` (same init, steps, data and seed), reused rather
+    than recomputed (``"reused": True``).  ``teachers`` holds the SAELens teachers of the family
+    (main-table evaluations; ``"marked"`` is the frontier's starting teacher).
+    """
+    tgt0 = float(main_rec["upgrade"]["target_l0_train"])
+    out: dict = {
+        "start_teacher": main_rec["target_l0"],
+        "steps": steps,
+        "teachers": [
+            {"target": r["target_l0"], "marked": r is main_rec, **r["teacher"]} for r in family_recs
+        ],
+        "rsae": [{"target": round(tgt0, 2), "reused": True, **main_rec["rsae"]}],
+        "control": [{"target": round(tgt0, 2), "reused": True, **main_rec["control"]}],
+    }
     for tgt in targets:
         m = copy.deepcopy(init)
-        _ft(m, x_train, steps, float(tgt), seed)
-        out["rsae"].append({"target": tgt, **ev(m)})
+        t_r = _ft(m, x_train, steps, float(tgt), seed)
+        out["rsae"].append({"target": tgt, "reused": False, **ev(m), "steps_per_s": t_r["steps_per_s"]})
         ctrl, aux, over = controls.make_control(teacher, k=tgt if family == "topk" else None)
-        _ft(ctrl, x_train, steps, float(tgt), seed, aux=aux, **over)
-        out["control"].append({"target": tgt, **ev(ctrl)})
-        print(
-            f"  frontier {family} L0 {tgt}: rsae mse {out['rsae'][-1]['mse']:.4f} "
-            f"(L0 {out['rsae'][-1]['l0']:.1f})"
-            f" control {out['control'][-1]['mse']:.4f} (L0 {out['control'][-1]['l0']:.1f})",
-            file=sys.stderr,
-            flush=True,
+        t_c = _ft(ctrl, x_train, steps, float(tgt), seed, aux=aux, **over)
+        out["control"].append({"target": tgt, "reused": False, **ev(ctrl), "steps_per_s": t_c["steps_per_s"]})
+        _log(
+            f"frontier {family} L0 {tgt}: rsae mse {out['rsae'][-1]['mse']:.4f} "
+            f"(L0 {out['rsae'][-1]['l0']:.1f}) control {out['control'][-1]['mse']:.4f} "
+            f"(L0 {out['control'][-1]['l0']:.1f})"
+        )
+    for k in ("rsae", "control"):
+        out[k].sort(key=lambda r: r["target"])
+    return out
+
+
+# Alternative rational types tried as a remedy (the paper's defaults are (3,2) and (9,8)).
+OTHER_TYPES = {"relu": ((5, 4),), "jumprelu": ((5, 4), (7, 6)), "topk": ((5, 4), (7, 6))}
+RECON_CALIBRATION_STEPS = 50
+
+
+def remedy_specs(family: str, lr: float = 1e-3) -> list[dict]:
+    """The remedies tried where the RSAE does not beat the control (the issue's 'Also' list).
+
+    Each spec changes one thing against the main-table RSAE:
+
+    * ``gate_lr_x10`` / ``gate_lr_x0.1`` -- the gate's shared scalars ``(a, b, C_in, C_out)`` get
+      their own Adam rate (``FinetuneConfig.gate_lr``), 10x above / below the weights' ``lr``;
+    * ``type_p_q`` -- another rational type for the Remez fit (``upgrade_init(rational_type=)``);
+    * ``no_calibration`` -- the shifted Remez gate without the l2 calibration
+      (``calibration_steps=0``);
+    * ``recon_calibration`` -- the calibration objective replaced: instead of matching the teacher's
+      gate outputs in l2, the gate scalars alone are fitted to the *reconstruction* objective
+      (MSE + lambda * l1 under the L0 controller at the target, weights frozen) for
+      ``RECON_CALIBRATION_STEPS`` steps, starting from the uncalibrated Remez gate; then the same
+      fine-tune as the RSAE.  This spends ``RECON_CALIBRATION_STEPS`` more (gate-only) steps than
+      the control.
+    """
+    specs = [
+        {"name": "gate_lr_x10", "what": f"gate scalars at Adam rate {10 * lr:g}", "ft": {"gate_lr": 10 * lr}},
+        {
+            "name": "gate_lr_x0.1",
+            "what": f"gate scalars at Adam rate {0.1 * lr:g}",
+            "ft": {"gate_lr": 0.1 * lr},
+        },
+    ]
+    for t in OTHER_TYPES[family]:
+        specs.append(
+            {"name": f"type_{t[0]}_{t[1]}", "what": f"rational type {t}", "init": {"rational_type": t}}
+        )
+    specs.append({"name": "no_calibration", "what": "no l2 calibration", "init": {"calibration_steps": 0}})
+    specs.append(
+        {
+            "name": "recon_calibration",
+            "what": f"gate-only calibration on reconstruction ({RECON_CALIBRATION_STEPS} steps)",
+            "init": {"calibration_steps": 0},
+            "gate_only_steps": RECON_CALIBRATION_STEPS,
+        }
+    )
+    return specs
+
+
+def loses_to_control(rec: dict) -> bool:
+    """Whether the RSAE fails to strictly beat the control in MSE or in delta-CE (L0 aside)."""
+    r, c = rec["rsae"], rec["control"]
+    return not (r["mse"] < c["mse"] and r["delta_ce"] < c["delta_ce"])
+
+
+def run_remedies(rec: dict, teacher, init, x_train, ev, steps: int, seed: int, fit_cache: Path) -> list[dict]:
+    """Fine-tune one RSAE per :func:`remedy_specs` entry and evaluate it like the main table."""
+    from rsae.upgrade import upgrade_init
+
+    tgt = float(rec["upgrade"]["target_l0_train"])
+    out = []
+    for spec in remedy_specs(rec["family"]):
+        t0 = time.perf_counter()
+        if spec.get("init"):
+            torch.manual_seed(seed)
+            m, _ = upgrade_init(
+                teacher,
+                iter([x_train[:8192]]),
+                n_calibration_tokens=8192,
+                cache_dir=fit_cache,
+                **spec["init"],
+            )
+        else:
+            m = copy.deepcopy(init)
+        if spec.get("gate_only_steps"):
+            gate_ids = {id(p) for p in m.gate.parameters()}
+            frozen = [p for p in m.parameters() if id(p) not in gate_ids and p.requires_grad]
+            for p_ in frozen:
+                p_.requires_grad_(False)
+            _ft(m, x_train, spec["gate_only_steps"], tgt, seed, warmup=0)
+            for p_ in frozen:
+                p_.requires_grad_(True)
+        ft = _ft(m, x_train, steps, tgt, seed, **spec.get("ft", {}))
+        res = ev(m)
+        c = rec["control"]
+        row = {
+            "name": spec["name"],
+            "what": spec["what"],
+            **res,
+            "steps_per_s": ft["steps_per_s"],
+            "seconds": time.perf_counter() - t0,
+            "beats_control_mse": res["mse"] < c["mse"],
+            "beats_control_delta_ce": res["delta_ce"] < c["delta_ce"],
+            "l0_matched_to_control": res["l0"] <= 1.02 * c["l0"],
+        }
+        out.append(row)
+        _log(
+            f"remedy {rec['family']}_{rec['target_l0']} {spec['name']}: mse {res['mse']:.4f} "
+            f"(L0 {res['l0']:.1f}) dCE {res['delta_ce']:.4f} vs control {c['mse']:.4f} / {c['delta_ce']:.4f}"
         )
     return out
 
@@ -335,6 +466,24 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}"
 
 
+def _commit() -> str:
+    """``git rev-parse HEAD`` of the checkout (``+dirty`` if tracked files differ from it)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "rsae", "ratapprox", "benchmarks"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def _atomic_json(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
@@ -357,10 +506,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, nargs="+")
     p.add_argument("--no-frontier", action="store_true")
     p.add_argument(
+        "--frontier-targets", type=int, nargs="+", help="target L0s of the frontier besides the teacher's"
+    )
+    p.add_argument(
+        "--remedies",
+        choices=("none", "losing", "all"),
+        help="remedy fine-tunes: where the RSAE loses to the control (full default), everywhere, or never",
+    )
+    p.add_argument(
         "--n-train-seq", type=int, help="override: rsae-split sequences for calibration + fine-tune"
     )
     p.add_argument("--n-eval-seq", type=int, help="override: eval-split sequences for MSE / CE")
     p.add_argument("--n-probe-seq", type=int, help="override: eval-split sequences for probing etc.")
+    p.add_argument("--n-per-class", type=int, help="override: probe training examples per class")
     p.add_argument(
         "--rewrite-report",
         action="store_true",
@@ -368,6 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, help="results JSON (default: _artifacts/study_<mode>.json)")
+    p.add_argument(
+        "--docs", type=Path, default=REPO / "docs", help="where the report and figures go (full mode)"
+    )
     args = p.parse_args(argv)
     mode = "quick" if args.quick else "full"
     cfg = dict(MODES[mode])
@@ -377,15 +538,22 @@ def main(argv: list[str] | None = None) -> int:
         cfg["layers"] = tuple(args.layers)
     if args.no_frontier:
         cfg["frontier"] = False
-    for key in ("n_train_seq", "n_eval_seq", "n_probe_seq"):
+    if args.frontier_targets:
+        cfg["frontier_targets"] = tuple(args.frontier_targets)
+    if args.remedies:
+        cfg["remedies"] = args.remedies
+    if cfg["frontier"] and len(cfg["frontier_targets"]) < 4:
+        p.error("a frontier needs >= 4 targets besides the teacher's own L0 (5 points at least)")
+    for key in ("n_train_seq", "n_eval_seq", "n_probe_seq", "n_per_class"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    saved = data.ARTIFACTS / f"study_{mode}_gates.pt"
+    out = args.out or data.ARTIFACTS / f"study_{mode}.json"
+    saved = out.with_name(out.stem + "_gates.pt")
     if args.rewrite_report:
         from study import report
 
-        result = json.loads((data.ARTIFACTS / f"study_{mode}.json").read_text())
-        report.write(result, torch.load(saved, weights_only=False), REPO / "docs")
+        result = json.loads(out.read_text())
+        report.write(result, torch.load(saved, weights_only=False), args.docs)
         return 0
     torch.set_num_threads(args.threads)
     ensure_teachers(cfg["layers"])
@@ -400,41 +568,47 @@ def main(argv: list[str] | None = None) -> int:
         labels = probing.make_tasks(data.split_tokens("eval", cfg["n_probe_seq"]), frequent)
         ev = Evaluator(host, layer, cfg["n_eval_seq"])
         for family in args.families:
+            fam_recs, start = [], None
             for target in TARGETS:
                 rec = run_teacher(
                     layer, family, target, cfg, host, ev, args.seed, x_train, x_probe, labels, fit_cache
                 )
                 gates[(layer, family, target)] = rec.pop("_gate")
                 models = rec.pop("_models")
-                records.append(rec)
-                if cfg["frontier"] and target == 24:
-                    ev_f = Evaluator(host, layer, min(cfg["n_eval_seq"], 128))
-                    frontiers[(layer, family)] = {
-                        "teachers": [
-                            {
-                                "target": t,
-                                **ev_f(
-                                    __import__("rsae.loading", fromlist=["load_sae"]).load_sae(
-                                        _teacher_dir(layer, family, t)
-                                    )
-                                ),
-                            }
-                            for t in TARGETS
-                        ],
-                        **run_frontier(
-                            layer,
-                            family,
-                            models["init"],
+                if cfg["remedies"] == "all" or (cfg["remedies"] == "losing" and loses_to_control(rec)):
+                    if layer in cfg["frontier_layers"] or cfg["remedies"] == "all":
+                        rec["remedies"] = run_remedies(
+                            rec,
                             models["teacher"],
-                            cfg["frontier_targets"],
-                            cfg["frontier_steps"],
-                            args.seed,
+                            models["init"],
                             x_train,
-                            ev_f,
-                        ),
-                    }
+                            ev,
+                            cfg["steps"],
+                            args.seed,
+                            fit_cache,
+                        )
+                records.append(rec)
+                fam_recs.append(rec)
+                if target == 24:
+                    start = (rec, models)
+            if cfg["frontier"] and layer in cfg["frontier_layers"] and start is not None:
+                rec, models = start
+                frontiers[(layer, family)] = run_frontier(
+                    family,
+                    models["init"],
+                    models["teacher"],
+                    rec,
+                    fam_recs,
+                    cfg["frontier_targets"],
+                    cfg["steps"],
+                    args.seed,
+                    x_train,
+                    ev,
+                )
     result = {
         "mode": mode,
+        "command": "python benchmarks/reproduce_paper.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "commit": _commit(),
         "seed": args.seed,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
         "splits": data.SPLITS,
@@ -464,13 +638,12 @@ def main(argv: list[str] | None = None) -> int:
         f"mean fraction of latents with activation corr and decoder cosine "
         f">= {preservation.THRESHOLD} vs the teacher"
     )
-    out = args.out or data.ARTIFACTS / f"study_{mode}.json"
     _atomic_json(out, result)
     torch.save(gates, saved)  # our own file: lets --rewrite-report redraw the figures
     if mode == "full":
         from study import report
 
-        report.write(result, gates, REPO / "docs")
+        report.write(result, gates, args.docs)
     if args.json:
         print(json.dumps(result, indent=1, default=float))
     else:

@@ -169,6 +169,22 @@ def _search(family: str, target: int, x_train, x_val, args, start: float) -> tup
     return c, sae, met, sec, history
 
 
+def _start_coefficients(layer: int, x_train: torch.Tensor) -> dict[str, float]:
+    """Search starting points for ``layer``, rescaled from the layer-3 values by the activation norm.
+
+    With ``s = mean ||x||`` at ``layer`` over ``s`` at layer 3 (same ``teacher`` split), the MSE term
+    scales as ``s^2`` and the decoder-weighted L1 term as ``s``, so the ReLU L1 coefficient that gives
+    the same sparsity scales as ``s``; the JumpReLU L0 penalty is scale-free, so its coefficient
+    scales as ``s^2``.  At layer 3 ``s = 1`` exactly and the starts are ``START_COEF`` unchanged.
+    """
+    if layer == 3:
+        return dict(START_COEF)
+    ref = data.activations(3, "teacher")
+    n_ref = len(ref) - N_VAL_SEQ * 255
+    s = float(x_train.norm(dim=1).mean()) / float(np.linalg.norm(ref[:n_ref], axis=1).mean())
+    return {"relu": START_COEF["relu"] * s, "jumprelu": START_COEF["jumprelu"] * s**2}
+
+
 def _save(sae, out: Path, record: dict) -> None:
     """Write SAELens' inference directory + our record atomically (temp dir, then rename)."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         n_val = N_VAL_SEQ * 255
         x_train = torch.from_numpy(np.array(x_all[:-n_val]))
         x_val = torch.from_numpy(np.array(x_all[-n_val:]))
-        start = dict(START_COEF)
+        start = _start_coefficients(layer, x_train)
         last: dict[str, tuple[float, int]] = {}
         for family in args.families:
             for target in args.targets:
