@@ -792,7 +792,7 @@ def certify_barycentric(
     pieces = _pieces(domain, tgt)
     sym = data.symmetric()
     halved = False
-    if sym is not None and tgt.parity in ("even", "odd"):
+    if sym is not None and sym == tgt.parity:  # |e| even needs f and r of the same parity
         ivs = {(Decimal(a), Decimal(b)) for a, b in domain.intervals}
         if ivs == {(-b, -a) for a, b in ivs}:
             # |e(-x)| = |e(x)| exactly (symmetric data, target and domain): x >= 0 suffices

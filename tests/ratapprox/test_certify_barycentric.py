@@ -195,3 +195,14 @@ def test_bad_input():
     with pytest.raises(InvalidInputError, match="rel_tol"):
         certify_barycentric("abs", r, Domain.interval(-1, 1), rel_tol=0)
     assert not supports_barycentric(lambda x: x, r, Domain.interval(-1, 1))
+
+
+def test_symmetry_halving_needs_matching_parity():
+    # an even rational against the odd target sign: |e| is not even, both halves must be covered
+    r = minimax("abs", 6, 6, certify=False).rational
+    d = Domain.sign_domain("0.1")
+    c = certify_barycentric("sign", r, d, m=6, n=6)
+    with mpmath.workdps(30):
+        left = max(abs(-1 - r.eval_mp(mpmath.mpf(x))) for x in np.linspace(-1, -0.1, 200))
+    assert "symmetry" not in c.method
+    assert c.upper >= left > 1
