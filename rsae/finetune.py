@@ -13,7 +13,11 @@ it is then invariant to the per-latent rescaling ``z_j -> z_j / c_j``, ``W_dec,j
 that the init uses (:mod:`rsae.upgrade`), so folding scales does not change the problem.
 
 ``lambda`` is set by an :class:`L0Controller` so that the L0 (count of exact non-zeros) stays at a
-target (the teacher's, or the user's): improvements are then measured at matched sparsity.
+target (the teacher's, or the user's): improvements are then measured at matched sparsity.  The
+controller has a second, direct actuator (a global shift of ``b_enc`` that only ever removes
+excess actives), and the run ends with an exact trim (:func:`trim_l0`): one global ``b_enc``
+shift, found by bracketing + regula falsi on training tokens, that puts the L0 in
+``[(1 - trim_rtol) target, target]``.  TopK SAEs (L0 fixed by ``k``) get neither.
 
 Pieces, kept separate so that a distributed trainer can reuse them:
 
@@ -22,7 +26,7 @@ Pieces, kept separate so that a distributed trainer can reuse them:
 * :class:`~rsae.activations.BatchSampler` -- data order as a function of ``(seed, step)``;
 * :func:`train_step` -- one optimiser step with clipping and divergence detection;
 * :func:`finetune` -- the loop: warm-up + cosine decay, atomic checkpoints, resume, divergence
-  recovery (restore the last good state, halve the rate, count it; never write NaN).
+  recovery (restore the last good state, halve the rate, count it; never write NaN), final trim.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ __all__ = [
     "compute_loss",
     "finetune",
     "lr_at",
+    "shift_sensitivity",
     "train_step",
+    "trim_l0",
 ]
 
 CHECKPOINT_NAME = "finetune_state.pt"
@@ -79,6 +85,12 @@ class FinetuneConfig:
     controller_ki: float = 0.02  # integral gain: d log(lambda) per step per unit log(L0 / target)
     controller_kp: float = 0.5  # proportional gain on log(L0 / target)
     controller_ema: float = 0.7  # smoothing of the measured L0
+    # second actuator: fraction of the estimated one-step L0 correction applied to b_enc per step
+    # (0 disables it); see L0Controller
+    shift_gain: float = 0.3
+    final_trim: bool = True  # end with an exact L0 trim (a global b_enc shift) on training tokens
+    trim_tokens: int = 16384  # training tokens the trim measures L0 on
+    trim_rtol: float = 0.002  # the trim stops once L0 is in [target (1 - trim_rtol), target]
     checkpoint_every: int = 100
     seed: int = 0
     max_divergences: int = 5
@@ -88,6 +100,10 @@ class FinetuneConfig:
             raise ValueError("`steps` must be >= 0 and `batch_size` >= 1")
         if self.lr <= 0 or (self.gate_lr is not None and self.gate_lr <= 0):
             raise ValueError("`lr` and `gate_lr` must be positive")
+        if self.shift_gain < 0:
+            raise ValueError(f"`shift_gain` must be >= 0, got {self.shift_gain}")
+        if self.trim_tokens < 1 or not 0 < self.trim_rtol < 1:
+            raise ValueError("`trim_tokens` must be >= 1 and `trim_rtol` in (0, 1)")
 
 
 class TensorActivations:
@@ -139,14 +155,29 @@ def compute_loss(
 
 @dataclass
 class L0Controller:
-    """PI control of ``log lambda`` towards a target L0.
+    """Two actuators that hold the L0 at ``target``: PI control of ``log lambda``, and a global shift.
 
-    With ``e = log(L0_ema / target)`` (clipped to ``[-1, 1]``), the integral part accumulates
-    ``I += ki * e`` and ``log lambda = I + kp * e``.  Working in log space makes updates
+    **lambda.** With ``e = log(L0_ema / target)`` (clipped to ``[-1, 1]``), the integral part
+    accumulates ``I += ki * e`` and ``log lambda = I + kp * e``.  Working in log space makes updates
     multiplicative (lambda stays positive, steps are relative); the proportional term damps the
     oscillation that pure integral control shows (L0 reacts to lambda with the lag of the
     optimiser); the EMA of the measured L0 filters batch noise.  More actives than the target raise
     lambda, fewer lower it.
+
+    **Shift.** lambda acts only through the optimiser, slowly: on threshold-like gates (JumpReLU-
+    and TopK-derived RSAEs) the MSE gradient lowered the effective thresholds faster than the
+    l1 term could answer, and L0 drifted 15-25% above the target within 100 steps.  The second
+    actuator moves every pre-activation directly: after each step ``b_enc -= ds`` with
+
+    .. math::
+
+        ds = \\gamma \\, \\frac{\\log(L0_\\mathrm{batch} / \\mathrm{target})}{S}, \\qquad
+        S = -\\frac{d \\log L0}{d s} \\ (> 0),
+
+    i.e. a fraction ``gamma = shift_gain`` of the Newton step that would put the batch L0 on the
+    target (the sensitivity ``S`` is measured once, by central differences on the first batch).
+    ``shift`` accumulates the total moved.  ``S = 0`` (an L0 that does not react, e.g. a TopK SAE
+    with its fixed ``k``) or ``shift_gain = 0`` leaves the shift off.
     """
 
     target: float
@@ -156,6 +187,9 @@ class L0Controller:
     ema: float = 0.7
     l0_ema: float | None = None
     err: float = 0.0
+    shift_gain: float = 0.0
+    shift_sensitivity: float = 0.0  # S = -d log L0 / d shift, per unit of b_enc
+    shift: float = 0.0  # total subtracted from b_enc so far
 
     @property
     def lam(self) -> float:
@@ -167,12 +201,67 @@ class L0Controller:
         self.log_lam += self.ki * self.err
         return self.lam
 
+    def shift_step(self, l0: float) -> float:
+        """The shift ``ds`` to subtract from ``b_enc`` after a step whose batch L0 was ``l0``."""
+        if self.shift_gain <= 0 or not self.shift_sensitivity > 0:
+            return 0.0
+        e = max(-1.0, min(1.0, math.log(max(l0, 1e-3) / self.target)))
+        total = max(0.0, self.shift + self.shift_gain * e / self.shift_sensitivity)
+        ds, self.shift = total - self.shift, total
+        return ds
+
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         for k, v in d.items():
             setattr(self, k, v)
+
+
+def _fixed_sparsity(model: torch.nn.Module) -> bool:
+    """A TopK SAE fixes its L0 (at most ``k``) by construction: no shift, no trim."""
+    cfg = getattr(model, "cfg", None)
+    return getattr(cfg, "architecture", None) == "topk"
+
+
+@torch.no_grad()
+def _shift_b_enc(model: torch.nn.Module, ds: float) -> None:
+    """``b_enc -= ds``: every pre-activation moves by ``-ds`` (times ``||W_dec[j]||`` for TopK
+    with ``rescale_acts_by_decoder_norm``), so the count of active latents moves monotonically."""
+    model.b_enc.sub_(ds)
+
+
+@torch.no_grad()
+def _l0_at_shift(model: torch.nn.Module, xs: list[Tensor], ds: float) -> float:
+    """Mean L0 over the batches ``xs`` with ``b_enc`` shifted by ``-ds`` (restored bit for bit)."""
+    b0 = model.b_enc.detach().clone()
+    try:
+        _shift_b_enc(model, ds)
+        count, n = 0, 0
+        for x in xs:
+            z = model.encode(x.to(device=model.W_enc.device, dtype=model.dtype))
+            count += int((z != 0).sum())
+            n += z.shape[0]
+    finally:
+        model.b_enc.copy_(b0)
+    return count / max(n, 1)
+
+
+def shift_sensitivity(model: torch.nn.Module, x: Tensor, rel_step: float = 0.05) -> float:
+    """``S = -d log L0 / d shift`` of a ``b_enc`` shift, by a central difference on batch ``x``.
+
+    The step is ``rel_step`` times the standard deviation of the pre-activations.  Returns 0
+    when the L0 does not react (or vanishes) within the step.
+    """
+    with torch.no_grad():
+        h = model.pre_acts(x.to(device=model.W_enc.device, dtype=model.dtype))
+        step = rel_step * float(h.float().std())
+    if not step > 0 or not math.isfinite(step):
+        return 0.0
+    lo, hi = _l0_at_shift(model, [x], step), _l0_at_shift(model, [x], -step)
+    if not (lo > 0 and hi > lo):
+        return 0.0
+    return (math.log(hi) - math.log(lo)) / (2 * step)
 
 
 def lr_at(step: int, cfg: FinetuneConfig) -> float:
@@ -198,6 +287,7 @@ class TrainState:
     divergences: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     aux_loss: Callable[..., Tensor] | None = None
+    trim: dict[str, float] | None = None  # the final L0 trim's record, once done
 
 
 def _finite_params(model: torch.nn.Module) -> bool:
@@ -227,6 +317,10 @@ def train_step(model: torch.nn.Module, x: Tensor, state: TrainState) -> dict[str
         return None
     stats.update(lam=state.controller.lam, lr=mult * cfg.lr, grad_norm=float(gnorm))
     state.controller.update(stats["l0"])
+    ds = state.controller.shift_step(stats["l0"])
+    if ds:
+        _shift_b_enc(model, ds)
+    stats["shift"] = state.controller.shift
     state.step += 1
     return stats
 
@@ -266,6 +360,7 @@ def _snapshot(model: torch.nn.Module, state: TrainState) -> dict[str, Any]:
         "lr_scale": state.lr_scale,
         "divergences": state.divergences,
         "history": list(state.history),
+        "trim": state.trim,
         "config": asdict(state.cfg),
         "torch_rng": torch.get_rng_state(),
     }
@@ -277,10 +372,100 @@ def _restore(model: torch.nn.Module, state: TrainState, snap: dict[str, Any], *,
     state.controller.load_state_dict(snap["controller"])
     state.step = snap["step"]
     state.history = list(snap["history"])
+    state.trim = snap.get("trim")
     torch.set_rng_state(snap["torch_rng"])
     if not keep_counters:
         state.lr_scale = snap["lr_scale"]
         state.divergences = snap["divergences"]
+
+
+def _trim_batches(data: Any, cfg: FinetuneConfig) -> list[Tensor]:
+    """A fixed sample of ``trim_tokens`` training rows (drawn with ``cfg.seed``), in batches."""
+    n = min(cfg.trim_tokens, data.n_tokens)
+    idx = np.sort(np.random.default_rng([cfg.seed, 0x7472696D]).choice(data.n_tokens, size=n, replace=False))
+    return [data.take(idx[i : i + cfg.batch_size]) for i in range(0, n, cfg.batch_size)]
+
+
+def trim_l0(
+    model: torch.nn.Module, xs: list[Tensor], target: float, *, rtol: float = 0.002,
+    sensitivity: float = 0.0, max_evals: int = 40,
+) -> dict[str, float]:
+    """Shift ``b_enc`` by one global ``-s`` so the mean L0 on ``xs`` is in ``[(1 - rtol) target, target]``.
+
+    ``L0(s)`` is non-increasing in ``s`` for gates that are non-decreasing in the pre-activation
+    near their zero set (every teacher gate and the fitted rational gates), and a step function
+    on a finite sample.  The root of ``log L0(s) - log target`` is bracketed from a first guess
+    ``s_1 = log(L0(0) / target) / S`` (``S`` = :func:`shift_sensitivity`, or a step of 5% of the
+    pre-activations' spread), doubling until the sign changes, and then found by regula falsi with
+    the Illinois modification (Dowell & Jarratt 1971), which keeps the bracket and converges
+    superlinearly on smooth functions.  When the step function has no value in the window (a
+    plateau straddles it), the shift with L0 just at or below the target is taken and
+    ``converged`` is 0.
+
+    Returns a record: ``trim_shift`` (the ``s`` applied), ``l0_before_trim``, ``l0`` (after),
+    ``trim_tokens``, ``trim_evals``, ``trim_converged`` (1.0 / 0.0).
+    """
+    n_tok = sum(int(x.shape[0]) for x in xs)
+    l0_at: dict[float, float] = {}
+
+    def g(s: float) -> float:  # log(L0(s) / target); -inf when nothing fires
+        l0_at[s] = _l0_at_shift(model, xs, s)
+        return math.log(l0_at[s] / target) if l0_at[s] > 0 else -math.inf
+
+    lo_bound = math.log1p(-rtol)
+    g0 = g(0.0)
+    rec = {"trim_shift": 0.0, "l0_before_trim": l0_at[0.0], "l0": l0_at[0.0], "trim_tokens": float(n_tok),
+           "trim_evals": 1.0, "trim_converged": 1.0}
+    if lo_bound <= g0 <= 0.0:
+        return rec
+    if sensitivity > 0 and math.isfinite(g0):
+        step = abs(g0) / sensitivity
+    else:
+        with torch.no_grad():
+            h = model.pre_acts(xs[0].to(device=model.W_enc.device, dtype=model.dtype))
+            step = 0.05 * float(h.float().std())
+    # 1. Bracket [a, b] with g(a) > 0 >= g(b) (L0 falls as s grows), doubling the first guess.
+    if g0 > 0:
+        a, ga, b = 0.0, g0, step
+        gb = g(b)
+        while gb > 0 and len(l0_at) < max_evals:
+            a, ga, b = b, gb, 2 * b
+            gb = g(b)
+    else:
+        b, gb, a = 0.0, g0, -step
+        ga = g(a)
+        while ga <= 0 and len(l0_at) < max_evals:
+            b, gb, a = a, ga, 2 * a
+            ga = g(a)
+    if not ga > 0 >= gb:  # L0 does not reach the target within the search: leave the model alone
+        rec.update(trim_evals=float(len(l0_at)), trim_converged=0.0)
+        return rec
+    # 2. Regula falsi, Illinois variant: wa, wb are the values used for interpolation (the end
+    #    that stays put twice in a row has its value halved); ga, gb stay the measured ones.
+    wa, wb, side = ga, gb, 0
+    while not lo_bound <= gb <= 0.0 and len(l0_at) < max_evals:
+        c = 0.5 * (a + b)
+        if math.isfinite(wa) and math.isfinite(wb) and wa != wb:
+            c_sec = b - wb * (b - a) / (wb - wa)
+            if min(a, b) < c_sec < max(a, b):
+                c = c_sec
+        if c in l0_at or c == a or c == b:  # no representable progress left
+            break
+        gc = g(c)
+        if gc > 0:
+            a, ga, wa = c, gc, gc
+            if side == -1:
+                wb *= 0.5
+            side = -1
+        else:
+            b, gb, wb = c, gc, gc
+            if side == 1:
+                wa *= 0.5
+            side = 1
+    _shift_b_enc(model, b)  # L0 at b (<= target) was measured with exactly this arithmetic
+    rec.update(trim_shift=b, l0=l0_at[b], trim_evals=float(len(l0_at)),
+               trim_converged=float(lo_bound <= gb <= 0.0))
+    return rec
 
 
 # --------------------------------------------------------------------------- the loop
@@ -294,12 +479,14 @@ class FinetuneResult:
     history: list[dict[str, float]]
     seconds: float
     resumed_from: int | None = None
+    trim: dict[str, float] | None = None  # record of the final L0 trim (:func:`trim_l0`), if run
 
     def summary(self) -> dict[str, Any]:
-        last = self.history[-1] if self.history else {}
+        steps = [h for h in self.history if "loss" in h]  # the trim's record has no loss
         return {"steps": self.steps, "divergences": self.divergences, "lr_scale": self.lr_scale,
                 "final_lambda": self.final_lambda, "target_l0": self.target_l0,
-                "last": last, "seconds": self.seconds, "resumed_from": self.resumed_from}
+                "last": steps[-1] if steps else {}, "trim": self.trim, "seconds": self.seconds,
+                "resumed_from": self.resumed_from}
 
 
 def finetune(
@@ -330,6 +517,15 @@ def finetune(
         Continue from ``out/finetune_state.pt`` if it exists.
     fault : callable, optional
         Test hook called as ``fault(step, model)`` before each step (e.g. to inject a NaN).
+
+    Returns
+    -------
+    FinetuneResult
+        ``history`` has one record per step (loss, mse, l1, l0 of the batch, lam, lr, grad_norm,
+        shift = total ``b_enc`` shift of the controller); when ``cfg.final_trim`` ran, a last
+        record with the :func:`trim_l0` fields (``l0`` = trimmed L0 on the trim tokens), also in
+        ``FinetuneResult.trim``.  The checkpoint holds the controller (shift included) and the
+        trim record, so a resumed run reproduces an uninterrupted one and is not trimmed twice.
 
     Raises
     ------
@@ -401,10 +597,18 @@ def finetune(
                 _atomic_torch_save(good, ckpt)
     if bar is not None:
         bar.close()
+    if cfg.final_trim and cfg.steps > 0 and state.trim is None and not _fixed_sparsity(model):
+        state.trim = trim_l0(
+            model, _trim_batches(data, cfg), state.controller.target, rtol=cfg.trim_rtol,
+            sensitivity=state.controller.shift_sensitivity,
+        )
+        state.history.append({"step": float(state.step), **state.trim})
+        if ckpt is not None:
+            _atomic_torch_save(_snapshot(model, state), ckpt)
     return FinetuneResult(
         steps=state.step, divergences=state.divergences, lr_scale=state.lr_scale,
         final_lambda=state.controller.lam, target_l0=state.controller.target, history=state.history,
-        seconds=time.perf_counter() - t0, resumed_from=resumed_from,
+        seconds=time.perf_counter() - t0, resumed_from=resumed_from, trim=state.trim,
     )
 
 
@@ -447,7 +651,8 @@ def _initial_controller(
         lam0 = stationary_lambda(model, x)
         if not math.isfinite(lam0):
             lam0 = 0.1 * s["mse"] / max(s["l1"], 1e-12)
+    sens = shift_sensitivity(model, x) if cfg.shift_gain > 0 and not _fixed_sparsity(model) else 0.0
     return L0Controller(
         target=float(target), log_lam=math.log(max(lam0, 1e-12)), ki=cfg.controller_ki, kp=cfg.controller_kp,
-        ema=cfg.controller_ema,
+        ema=cfg.controller_ema, shift_gain=cfg.shift_gain, shift_sensitivity=sens,
     )

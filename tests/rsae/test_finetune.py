@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 import signal
 import subprocess
@@ -15,9 +17,17 @@ import torch
 
 from rsae.activations import SyntheticFeatures
 from rsae.demo import train_relu_teacher
-from rsae.finetune import CHECKPOINT_NAME, DivergenceError, FinetuneConfig, finetune, lr_at
+from rsae.finetune import (
+    CHECKPOINT_NAME,
+    DivergenceError,
+    FinetuneConfig,
+    L0Controller,
+    finetune,
+    lr_at,
+    trim_l0,
+)
 from rsae.metrics import evaluate
-from rsae.sae import RationalSAE, ReLUSAE, SAEConfig
+from rsae.sae import RationalSAE, ReLUSAE, SAEConfig, TopKSAE
 from rsae.upgrade import upgrade_init
 
 L0_TOL = 0.05  # the controller holds L0 within 5% on these short runs
@@ -74,6 +84,78 @@ def test_finetune_lowers_mse_at_matched_l0(data):
     assert rf["mse"] < min(te["mse"], ri["mse"])
     assert rf["l0"] <= te["l0"] * 1.02
     assert rf["alive"] >= te["alive"]
+
+
+@pytest.fixture(scope="module")
+def relu_teacher(data):
+    return train_relu_teacher(data[0], 64, target_l0=6.0, steps=150, seed=2)
+
+
+# With lambda pinned at ~0 (no l1 pull), the MSE gradient alone makes a trained SAE denser: the
+# drift that the l1 controller answered too slowly on threshold-like RSAE gates in the study.
+_DRIFT = dict(steps=150, batch_size=512, lr=3e-3, l1_init=1e-9, controller_ki=0.0, controller_kp=0.0)
+
+
+def test_shift_actuator_holds_l0_against_drift(data, relu_teacher):
+    x_tr, x_ev = data
+    target = evaluate(relu_teacher, [x_tr])["l0"]
+    late = {}
+    for gain in (0.0, 0.3):
+        sae = copy.deepcopy(relu_teacher)
+        cfg = FinetuneConfig(target_l0=target, shift_gain=gain, final_trim=False, **_DRIFT)
+        res = finetune(sae, x_tr, cfg)
+        tail = [h["l0"] for h in res.history[-30:]]
+        late[gain] = (sum(tail) / len(tail) / target, evaluate(sae, [x_ev])["l0"] / target)
+        assert (res.history[-1]["shift"] > 0) == (gain > 0)
+    assert late[0.0][0] > 1.3  # the drift is real without the shift ...
+    assert abs(late[0.3][0] - 1) < L0_TOL and abs(late[0.3][1] - 1) < L0_TOL  # ... and held with it
+
+
+def test_shift_is_one_sided_and_scaled_by_the_sensitivity():
+    c = L0Controller(target=10.0, log_lam=0.0, shift_gain=0.5, shift_sensitivity=2.0)
+    ds = c.shift_step(10.0 * math.e**0.4)  # 40% too many in log terms
+    assert ds == pytest.approx(0.5 * 0.4 / 2.0) and c.shift == pytest.approx(ds)
+    for _ in range(20):  # too few: the shift is released, but never below zero
+        c.shift_step(5.0)
+    assert c.shift == 0.0
+    assert L0Controller(target=10.0, log_lam=0.0, shift_gain=0.5).shift_step(50.0) == 0.0  # S = 0: off
+
+
+def test_final_trim_lands_in_the_window_on_training_tokens_only(data, relu_teacher):
+    x_tr, x_ev = data
+    target = evaluate(relu_teacher, [x_tr])["l0"]
+    sae = copy.deepcopy(relu_teacher)
+    cfg = FinetuneConfig(target_l0=target, shift_gain=0.0, **_DRIFT)  # drifts; the trim repairs it
+    res = finetune(sae, x_tr, cfg)
+    rec = res.trim
+    assert rec is not None and rec["trim_converged"] == 1.0 and rec["l0_before_trim"] > 1.3 * target
+    assert (1 - cfg.trim_rtol) * target <= rec["l0"] <= target
+    assert res.history[-1]["trim_shift"] == rec["trim_shift"] > 0  # recorded in the history
+    # trim_tokens (16384) > 8192 rows: the trim saw every training row, and nothing else
+    assert evaluate(sae, [x_tr])["l0"] == pytest.approx(rec["l0"], rel=1e-12)
+    assert abs(evaluate(sae, [x_ev])["l0"] / target - 1) < 0.03  # held out: close, never used
+
+
+def test_trim_leaves_the_model_alone_when_the_target_is_out_of_reach(data):
+    sae = TopKSAE(SAEConfig(d_in=16, d_sae=64, architecture="topk", k=4))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.randn(16, 64, generator=torch.Generator().manual_seed(3)))
+        sae.W_dec.copy_(sae.W_enc.T)
+    before = copy.deepcopy(sae.state_dict())
+    rec = trim_l0(sae, [data[0][:512]], target=5.0, max_evals=12)  # TopK never exceeds k = 4
+    assert rec["trim_converged"] == 0.0 and rec["trim_shift"] == 0.0
+    assert all(torch.equal(v, sae.state_dict()[k]) for k, v in before.items())
+
+
+def test_resuming_a_finished_run_does_not_trim_again(data, relu_teacher, tmp_path):
+    x_tr, _ = data
+    sae = copy.deepcopy(relu_teacher)
+    cfg = FinetuneConfig(target_l0=6.0, checkpoint_every=20, **{**_DRIFT, "steps": 40})
+    first = finetune(sae, x_tr, cfg, out=tmp_path)
+    state = copy.deepcopy(sae.state_dict())
+    again = finetune(sae, x_tr, cfg, out=tmp_path, resume=True)
+    assert again.resumed_from == 40 and again.trim == first.trim and first.trim is not None
+    assert all(torch.equal(v, sae.state_dict()[k]) for k, v in state.items())
 
 
 @pytest.mark.parametrize("bad", [0.0, -3.0, 65.0])
