@@ -15,43 +15,61 @@ conditioned (Berrut & Trefethen 2004; Filip, Nakatsukasa, Trefethen & Beckermann
 
 Enclosure of the error on a box
 -------------------------------
-On a box :math:`X = [a, b]` let :math:`z_j` be the support point nearest to its centre and
-:math:`t = x - z_j`.  Multiplying numerator and denominator by :math:`t`,
+On a box :math:`X = [a, b]` with centre :math:`c` let :math:`z_j` be the support point nearest to
+``c``, :math:`t = x - z_j` and :math:`L(x) = s x + \lambda` the target on ``X`` (each target is
+linear between its breakpoints; ``s, lambda`` in {-1, 0, 1}).  With the node errors
+:math:`\delta_k = L(z_k) - f_k` (small: the support points of a Remez fit are reference points)
+and :math:`W_0 = \sum_k w_k`, the identity :math:`L(x) - f_k = s (x - z_k) + \delta_k` gives, after
+multiplying numerator and denominator by ``t``,
 
 .. math::
 
-    r(x) = f_j + \frac{t\,A(x)}{w_j + t\,B(x)}, \quad
-    A(x) = \sum_{k \ne j} \frac{w_k (f_k - f_j)}{x - z_k}, \quad
-    B(x) = \sum_{k \ne j} \frac{w_k}{x - z_k},
+    e(x) = f(x) - r(x) = \frac{N(x)}{D(x)}, \quad
+    N = w_j \delta_j + t \Big(s W_0 + \sum_{k \ne j} \frac{w_k \delta_k}{x - z_k}\Big), \quad
+    D = w_j + t \sum_{k \ne j} \frac{w_k}{x - z_k},
 
-which is regular on ``X`` even when ``X`` contains :math:`z_j` (a box that contains a second
-support point gets an infinite enclosure and is bisected).  With :math:`D = w_j + tB` and
-:math:`g = A / D`, the error and its derivative are
+regular on ``X`` even when ``X`` contains :math:`z_j` (a box holding a second support point gets
+an infinite enclosure and is bisected).  The dependency problem of interval arithmetic makes the
+natural extension of such sums useless at :math:`|e| \sim 10^{-12}` (its width is of the order of
+``h`` times the sum of the terms' slopes), so each box gets a *Taylor model* of order ``K = 8``
+in :math:`\tau = x - c` (Makino & Berz 2003; Neumaier 2003): the expansion of every term is exact,
 
 .. math::
 
-    e = (f(x) - f_j) - t\,g, \qquad
-    e' = f'(x) - g - t\,\frac{A' - g\,D'}{D}, \quad D' = B + t B',
+    \frac{1}{c + \tau - z_k} = \sum_{i < K} \frac{(-\tau)^i}{d_k^{i+1}}
+        + \tau^K \frac{(-1)^K}{d_k^K\,(x - z_k)}, \qquad d_k = c - z_k,
 
-with :math:`A' = -\sum_{k\ne j} w_k (f_k - f_j)/(x - z_k)^2`, :math:`B' = -\sum_{k\ne j} w_k/(x -
-z_k)^2`.  Grouping :math:`f(x) - f_j` first keeps the rounding error at the size of ``t g``, not
-of ``r`` (near ``x = 1`` for |x|, ``r ~ 1`` but ``e ~ 4e-12``).  On each box the enclosure is the
-natural extension of ``e`` intersected with the mean-value form
-:math:`e(c) + e'(X)(X - c)` (Moore 1966; Neumaier 1990, sec. 2.3), or, when :math:`e'(X)`
-excludes 0, with the hull of the two end values (monotonicity test).  All boxes of a round are
-evaluated at once, vectorised in numpy, in outward-rounded float64 interval arithmetic
-(:mod:`ratapprox._float_interval`: IEEE 754 correctly rounded operations widened by one ulp; Rump
-1999).  Boxes are bisected until every box's upper end is at most :math:`(1 + tol) M`, ``M`` the
-largest proven :math:`|e(c)|`, or the box budget is spent; the returned upper end is the largest
-enclosure over a cover of the domain, so it is rigorous whatever the stopping reason.
+with the last factor enclosed over ``X``.  Sums and the product by :math:`t = (c - z_j) + \tau`
+give models ``N = sum_i N_i tau^i + R_N tau^K`` and likewise ``D``.  With ``p`` the Taylor
+polynomial of ``N/D`` (float coefficients from the midpoints; any polynomial would do),
+
+.. math::
+
+    e(X) \subseteq \operatorname{range}_X p + \frac{(N - p D)(X)}{D(X)},
+
+where the range of ``p`` is exact for its quadratic part (end values and vertex) and Horner for
+the rest, and ``N - p D`` is a model whose coefficients are rounding-sized.  The overestimation
+is then of order :math:`(h/d)^{K+1}` plus the float64 rounding of ``N`` (about
+:math:`10^{-15}` absolute for |x| at (80, 80)).  A box that meets a breakpoint of the target
+(an inexact decimal ``THETA`` is enclosed between two doubles) gets the natural extension of
+:math:`(f(x) - f_j) - t A/D` instead, :math:`A = \sum_{k \ne j} w_k (f_k - f_j)/(x - z_k)`.
+
+All boxes of a round are evaluated at once, vectorised in numpy, in outward-rounded float64
+interval arithmetic (:mod:`ratapprox._float_interval`: IEEE 754 correctly rounded operations
+widened by one ulp, sums by error-free TwoSum steps; Rump 1999; Ogita, Rump & Oishi 2005).
+Boxes are bisected until every box's upper end is at most :math:`(1 + tol) M`, ``M`` the largest
+proven :math:`|e(c)|`, or the box budget is spent; the returned upper end is the largest enclosure
+over a cover of the domain, so it is rigorous whatever the stopping reason.  A domain, data and
+target with the same exact parity are covered on :math:`x \ge 0` only.
 
 *No pole*: on every final box :math:`D(X)` excludes 0.  Then :math:`q(x) = \ell_j(x) D(x)`,
 :math:`\ell_j = \prod_{k \ne j}(x - z_k) \ne 0` on ``X``, so the denominator of ``r`` has no zero
 on the domain (the analogue of the monomial path's proof of ``Q > 0``); an unproven box leaves an
 infinite upper end.
 
-*Lower bound*: de la Vallée Poussin (1910) as in :mod:`ratapprox.certify`, with ``e`` and the sign
-of :math:`q = \ell_j D` enclosed at the alternation points by the same arithmetic.  The degrees of
+*Lower bound*: de la Vallée Poussin (1910) as in :mod:`ratapprox.certify`, with ``e`` (the
+intersection of both forms above) and the sign of :math:`q = \ell_j D` enclosed at the
+alternation points by the same arithmetic.  The degrees of
 ``p`` and ``q`` (hence the defect) are read exactly from the moments
 :math:`\sum_k w_k z_k^i` and :math:`\sum_k w_k f_k z_k^i` in rational arithmetic: ``q`` has degree
 ``N - i0``, ``i0`` the first non-vanishing moment (``N + 1`` support points).
@@ -64,10 +82,10 @@ What is rigorous
   ``m > n``) or values (for ``m < n``) projected *exactly* (in ``fractions.Fraction``) onto the
   constraints -- a change at the rounding level, reported in the notes -- each enclosed in a
   float64 interval.  It has type ``(m, n)`` exactly, so ``E* <= ||f - r||`` holds.
-* The targets: those whose value and (Clarke) derivative have exact float64 interval enclosures,
+* The targets: those that are exactly linear, with float64 coefficients, between breakpoints,
   the piecewise-linear ``relu, abs, sign, step:THETA, jumprelu:THETA`` (an inexact decimal
-  ``THETA`` is enclosed between two doubles; a box that meets it gets the hull of both branches
-  and no derivative).  Other targets (``exp``, callables) and mpmath data go through
+  ``THETA`` is enclosed between two doubles; a box that meets it gets the hull of both
+  branches).  Other targets (``exp``, callables) and mpmath data go through
   :func:`ratapprox.certify.certify`.
 * Continuous domains only (a grid goes through :func:`ratapprox.certify.certify`).
 
@@ -83,9 +101,11 @@ References
    2004. :doi:`10.1137/S0036144502417715`
 .. [2] S.-I. Filip, Y. Nakatsukasa, L. N. Trefethen and B. Beckermann, "Rational minimax
    approximation via adaptive barycentric representations", SIAM J. Sci. Comput. 40(4), 2018.
-.. [3] R. E. Moore, *Interval Analysis*, Prentice-Hall, 1966; A. Neumaier, *Interval Methods for
-   Systems of Equations*, Cambridge, 1990.
-.. [4] S. M. Rump, "INTLAB - INTerval LABoratory", 1999; IEEE Std 754-2008.
+.. [3] R. E. Moore, *Interval Analysis*, Prentice-Hall, 1966; K. Makino and M. Berz, "Taylor
+   models and other validated functional inclusion methods", Int. J. Pure Appl. Math. 4(4),
+   2003; A. Neumaier, "Taylor forms -- use and limits", Reliable Computing 9, 2003.
+.. [4] S. M. Rump, "INTLAB - INTerval LABoratory", 1999; IEEE Std 754-2008; T. Ogita, S. M. Rump
+   and S. Oishi, "Accurate sum and dot product", SIAM J. Sci. Comput. 26(6), 2005.
 .. [5] C. de la Vallée Poussin, 1910; N. I. Achieser, *Theory of Approximation*, 1956, sec. 2.11.
 """
 
@@ -149,7 +169,7 @@ def supports_barycentric(target: Any, rational: Any, domain: Domain) -> bool:
 
 
 class _TargetFI:
-    """Float64 interval enclosures of a piecewise-linear target and its Clarke derivative."""
+    """Float64 interval enclosures of a piecewise-linear target and of its linear pieces."""
 
     def __init__(self, tgt: Target) -> None:
         kind = _kind(tgt)
@@ -192,18 +212,6 @@ class _TargetFI:
             return np.where(right, 1.0, 0.0), zero, right | left
         base = -1.0 if k == "sign" else 0.0
         return zero, np.where(right, 1.0, base), right | left
-
-    def df(self, lo: np.ndarray, hi: np.ndarray) -> tuple[fi.Interval, np.ndarray]:
-        """Enclosure of f' and a mask of the boxes on which f is Lipschitz (no jump)."""
-        k = self.kind
-        if k == "relu":
-            return (np.where(lo > 0, 1.0, 0.0), np.where(hi < 0, 0.0, 1.0)), np.ones(lo.shape, bool)
-        if k == "abs":
-            return (np.where(lo > 0, 1.0, -1.0), np.where(hi < 0, -1.0, 1.0)), np.ones(lo.shape, bool)
-        right, left = lo > self.th_hi, hi < self.th_lo
-        slope = 1.0 if k == "jumprelu" else 0.0
-        d = np.where(right, slope, 0.0)
-        return (d, d), right | left
 
 
 # --------------------------------------------------------------------------- exact data
@@ -329,8 +337,9 @@ class _Evaluator:
             return fi.scale(W[0][None, :], a)
         return fi.mul((W[0][None, :], W[1][None, :]), a)
 
-    def eval(self, lo: np.ndarray, hi: np.ndarray, deriv: bool) -> dict[str, Any]:
-        """Enclosures on the boxes ``[lo, hi]`` (arrays of equal length; lo == hi: a point)."""
+    def eval(self, lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+        """Natural extension of ``e = (f - f_j) - t A / D`` on the boxes ``[lo, hi]`` (arrays of
+        equal length; lo == hi: a point), and of ``D``."""
         d = self.d
         z = d.z
         j = self.nearest(lo + (hi - lo) / 2)
@@ -355,25 +364,13 @@ class _Evaluator:
         fX = self.t.f(lo, hi)
         e = fi.sub(fi.sub(fX, Fj), fi.mul(T, g))
         out = {"e": e, "den_ok": den_ok, "D": D, "j": j}
-        if deriv:
-            u2 = fi.sqr(u)
-            wu2 = self._wmul(u2)
-            Bp = fi.neg(fi.row_sum(wu2))
-            Ap = fi.neg(fi.row_sum(fi.mul(wu2, fdiff)))
-            Dp = fi.add(B, fi.mul(T, Bp))
-            gp = fi.div(fi.sub(Ap, fi.mul(g, Dp)), D)
-            rp = fi.add(g, fi.mul(T, gp))
-            (dflo, dfhi), lip = self.t.df(lo, hi)
-            de = fi.sub((dflo, dfhi), rp)
-            out["de"] = de
-            out["lip"] = lip
         return out
 
     def taylor(self, lo: np.ndarray, hi: np.ndarray, s_L: np.ndarray, c_L: np.ndarray
                ) -> tuple[fi.Interval, fi.Interval, fi.Interval]:
         """Taylor-model enclosure on boxes where ``f = s_L x + c_L``: ``(e(X), e(c), Den(X))``.
 
-        See :func:`_taylor_doc` (module docstring, "Taylor models") for the mathematics.
+        The mathematics is in the module docstring ("Enclosure of the error on a box").
         """
         d, K = self.d, self.order
         z = d.z
@@ -505,9 +502,9 @@ class _Evaluator:
                 ok_b[i] = ok
             if np.any(~lin):  # a box meeting a kink or jump: natural extension
                 i = np.nonzero(~lin)[0]
-                X = self.eval(a[i], b[i], deriv=False)
+                X = self.eval(a[i], b[i])
                 cc = a[i] + (b[i] - a[i]) / 2
-                C = self.eval(cc, cc, deriv=False)
+                C = self.eval(cc, cc)
                 ub_b[i] = np.where(X["den_ok"], fi.mag(X["e"]), np.inf)
                 lbc_b[i] = np.where(C["den_ok"], fi.mig(C["e"]), 0.0)
                 wc_b[i] = 0.0
@@ -558,7 +555,7 @@ def _point_values(ev: _Evaluator, lo: np.ndarray, hi: np.ndarray
     form (numerator built from the small ``delta_k = L(z_k) - f_k``), are enclosures; their
     intersection is kept (each is the tighter one at some points; at 1e-12 it matters).
     """
-    out = ev.eval(lo, hi, deriv=False)
+    out = ev.eval(lo, hi)
     e_lo, e_hi = out["e"][0].copy(), out["e"][1].copy()
     d_lo, d_hi = out["D"][0].copy(), out["D"][1].copy()
     s_L, c_L, lin = ev.t.piece(lo, hi)
