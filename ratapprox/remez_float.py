@@ -953,7 +953,9 @@ POLISH_TOL = 1e-13
 POLISH_MAX_POINTS = 90
 #: Exchange steps and Newton steps per levelled solve of the polish.
 POLISH_ITERS = 4
-POLISH_NEWTON = 8
+POLISH_NEWTON = 12
+#: Largest Newton system solved in mpmath when float64 iterative refinement does not contract.
+POLISH_MP_LU_MAX = 41
 #: Budget (support points^2 x reference points) and sweeps of the float64 rounding search.
 POLISH_NUDGE_WORK = 20_000
 POLISH_NUDGE_SWEEPS = 3
@@ -979,19 +981,23 @@ def _newton_levelled(ref: list, Fs: list, winv: list, t: list, alpha: list, beta
     ``|m - n|`` moment conditions :math:`\sum_j \beta_j T_k(\tau_j) = 0` (``m > n``; on
     :math:`\alpha` when ``m < n``, :math:`k < |m - n|`) that cap the degree (Filip et al. 2018,
     Sec. 5), and the normalisation :math:`\beta_0^T \beta = \beta_0^T \beta_0` along the start.
-    The system is bilinear (:math:`h \beta`), so Newton from the float64 solution converges
-    quadratically.  Returns ``(alpha, beta, h)`` or None if the Jacobian is singular or Newton
+    The system is bilinear (:math:`h \beta`) and Newton starts from the float64 solution; the
+    residual is computed in mp, the correction solved in float64 (iterative refinement: each
+    step gains about :math:`-\log_{10}(\kappa \varepsilon)` digits), in mp when that fails to
+    contract (small systems only).  Returns ``(alpha, beta, h)`` or None if the Jacobian is singular or Newton
     does not settle.
     """
     N2, N1 = len(ref), len(t)
     d = abs(m - n)
-    # rows scaled by 1/max_j |l_j(x_i)|: the conditions at clustered points are otherwise tiny
+    # Row i scaled by |l_x'(x_i)|^(-1/2), the scaling under which Filip et al. (2018, Sec. 4)
+    # show the barycentric conditions well conditioned on clustered references (their C_* with
+    # C_ij = 1/(x_i - t_j) times |l_t(x_i)|, i.e. l_j(x_i) here).
     L = []
-    for x in ref:
+    for i, x in enumerate(ref):
         diffs = [x - tj for tj in t]
         row = [mpmath.fprod(diffs[:j] + diffs[j + 1:]) for j in range(N1)]
-        s = max(abs(v) for v in row)
-        L.append([v / s for v in row])
+        dl = mpmath.sqrt(abs(mpmath.fprod(x - ref[k] for k in range(N2) if k != i)))
+        L.append([v / dl for v in row])
     lo_t, hi_t = min(t), max(t)
     tau = [(2 * tj - lo_t - hi_t) / (hi_t - lo_t) for tj in t]
     moments = [[mpmath.chebyt(k, tj) for tj in tau] for k in range(d)]
@@ -1002,6 +1008,7 @@ def _newton_levelled(ref: list, Fs: list, winv: list, t: list, alpha: list, beta
     tiny = mpmath.eps * 1000
     settled = mpmath.sqrt(mpmath.eps)
     prev = mpmath.inf
+    use_mp = False
     for _ in range(POLISH_NEWTON):
         G = mpmath.matrix(2 * N1 + 1, 1)
         J = mpmath.matrix(2 * N1 + 1, 2 * N1 + 1)
@@ -1023,10 +1030,12 @@ def _newton_levelled(ref: list, Fs: list, winv: list, t: list, alpha: list, beta
         G[2 * N1] = mpmath.fsum(b0[j] * b[j] for j in range(N1)) - nb0
         for j in range(N1):
             J[2 * N1, N1 + j] = b0[j]
-        try:
-            du = mpmath.lu_solve(J, G)
-        except ZeroDivisionError:
-            return None
+        du = _newton_step(J, G, use_mp=use_mp)
+        if du is None:
+            if use_mp or 2 * N1 + 1 > POLISH_MP_LU_MAX:
+                return None
+            use_mp = True  # the float64 correction did not contract: exact steps from here
+            continue
         a = [a[j] - du[j] for j in range(N1)]
         b = [b[j] - du[N1 + j] for j in range(N1)]
         h = h - du[2 * N1]
@@ -1035,10 +1044,38 @@ def _newton_levelled(ref: list, Fs: list, winv: list, t: list, alpha: list, beta
         if step <= tiny * size:
             return a, b, h
         if step <= settled * size and step > prev / 4:
-            # quadratic convergence has hit the rounding floor of the (conditioned) solve
+            # convergence has hit the rounding floor of the (conditioned) solve
             return a, b, h
+        if step > 2 * prev and not use_mp:
+            if 2 * N1 + 1 > POLISH_MP_LU_MAX:
+                return None
+            use_mp = True
         prev = step
     return None
+
+
+def _newton_step(J: Any, G: Any, *, use_mp: bool) -> list | None:
+    """Solve ``J du = G``: residual ``G`` in mp, the solve in float64 (iterative refinement,
+    Wilkinson 1963; Higham 2002, ch. 12) or, when that does not contract, in mp."""
+    if use_mp:
+        try:
+            du = mpmath.lu_solve(J, G)
+        except ZeroDivisionError:
+            return None
+        return [du[k] for k in range(J.rows)]
+    Jf = np.array(J.tolist(), dtype=float)
+    Gf = np.array([float(G[k]) for k in range(G.rows)])
+    # equilibrate columns (barycentric weights of clustered support points are tiny)
+    cs = np.max(np.abs(Jf), axis=0)
+    cs[cs == 0] = 1.0
+    try:
+        with np.errstate(all="ignore"):
+            du = scipy.linalg.lu_solve(scipy.linalg.lu_factor(Jf / cs, check_finite=True), Gf) / cs
+    except (ValueError, np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        return None
+    if not np.all(np.isfinite(du)):
+        return None
+    return [mpmath.mpf(float(v)) for v in du]
 
 
 def _bary_mp(t: list, a: list, b: list, x: Any) -> Any:
@@ -1232,7 +1269,16 @@ def _refine_reference_mp(prob: _Problem, x: list, err: Callable[[Any], Any], fix
                            if a <= float(xk) <= b), (xk, xk))
         lo = max(a_iv, (x[k - 1] + xk) / 2) if k > 0 else a_iv
         hi = min(b_iv, (xk + x[k + 1]) / 2) if k + 1 < len(x) else b_iv
-        xb, gb = brent(lambda z, s=s: s * err(z), lo, hi, xk, s * ek, xtol)
+        # Brent's tolerance is absolute for |x| < 1; search in u = (x - lo)/(hi - lo) so that
+        # a bracket at y ~ 1e-30 (|x| at high degree, parity-reduced) is refined as finely
+        w = hi - lo
+        if w <= 0:
+            out_x.append(xk)
+            out_e.append(ek)
+            continue
+        ub, gb = brent(lambda u, s=s, lo=lo, w=w: s * err(lo + u * w), mpmath.mpf(0), mpmath.mpf(1),
+                       (xk - lo) / w, s * ek, xtol)
+        xb = lo + ub * w
         out_x.append(xb)
         out_e.append(s * gb)
     return out_x, out_e

@@ -269,8 +269,9 @@ def test_abs_80_80():
     stahl = 8 * np.exp(-np.pi * np.sqrt(80))
     assert 0.8 < run.max_error / stahl < 1.0
     # independent re-evaluation of the barycentric data at 40 digits on the reference:
-    # alternation with |e| within 1e-2 of the reported level (double limits it to ~3 digits)
-    _check_equioscillation(run, "abs", 80, 80, rtol=1e-2)
+    # alternation with |e| within 2e-5 of the reported level (plain double stalls at ~2e-3;
+    # the mp polish levels the reference, what is left is the rounding of the float64 data)
+    _check_equioscillation(run, "abs", 80, 80, rtol=2e-5)
     # the alternation points cluster exponentially at 0
     ref = np.abs(np.asarray(run.reference))
     assert np.min(ref[ref > 0]) < 1e-10
