@@ -206,3 +206,15 @@ def test_symmetry_halving_needs_matching_parity():
         left = max(abs(-1 - r.eval_mp(mpmath.mpf(x))) for x in np.linspace(-1, -0.1, 200))
     assert "symmetry" not in c.method
     assert c.upper >= left > 1
+
+
+@pytest.mark.slow
+def test_abs_80_80_float64_certificate_survives_independent_reevaluation():
+    # The check: `ratapprox fit abs --type 80 80 --json` in float64; its certificate must
+    # contain max |f - r| of the returned barycentric form re-evaluated at 50 digits.
+    res = minimax("abs", 80, 80)
+    cert = res.certificate
+    assert cert.rigorous and "barycentric form" in cert.method
+    assert float(cert.relative_width) <= 1e-2
+    emax = _mp_max_abs_error(res.rational, abs, res.alternation_points)
+    assert cert.lower <= emax <= cert.upper
