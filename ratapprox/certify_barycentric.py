@@ -129,8 +129,9 @@ from .targets import Target, get_target
 
 __all__ = ["certify_barycentric", "supports_barycentric"]
 
-#: boxes evaluated per vectorised batch (bounds memory: batch x support points x ~20 arrays)
-_BATCH = 4096
+#: array elements (boxes x support points x Taylor order) per vectorised batch: bounds the
+#: memory (~20 such float64 arrays are alive at once, ~170 MB)
+_BATCH_ELEMENTS = 2**20
 #: initial sub-boxes per support-point cell
 _INITIAL_SPLIT = 4
 #: order K of the Taylor models (terms tau^0 .. tau^(K-1), remainder coefficient of tau^K)
@@ -485,8 +486,9 @@ class _Evaluator:
         lbc = np.empty(lo.size)
         wc = np.empty(lo.size)
         dok = np.empty(lo.size, dtype=bool)
-        for s in range(0, lo.size, _BATCH):
-            a, b = lo[s : s + _BATCH], hi[s : s + _BATCH]
+        step = max(64, _BATCH_ELEMENTS // (self.d.z.size * self.order))
+        for s in range(0, lo.size, step):
+            a, b = lo[s : s + step], hi[s : s + step]
             s_L, c_L, lin = self.t.piece(a, b)
             ub_b = np.full(a.size, np.inf)
             lbc_b = np.zeros(a.size)
@@ -509,8 +511,8 @@ class _Evaluator:
                 lbc_b[i] = np.where(C["den_ok"], fi.mig(C["e"]), 0.0)
                 wc_b[i] = 0.0
                 ok_b[i] = X["den_ok"]
-            ub[s : s + _BATCH], lbc[s : s + _BATCH] = ub_b, lbc_b
-            wc[s : s + _BATCH], dok[s : s + _BATCH] = wc_b, ok_b
+            ub[s : s + step], lbc[s : s + step] = ub_b, lbc_b
+            wc[s : s + step], dok[s : s + step] = wc_b, ok_b
         return ub, lbc, wc, dok
 
 
