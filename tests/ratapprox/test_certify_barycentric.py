@@ -218,3 +218,38 @@ def test_abs_80_80_float64_certificate_survives_independent_reevaluation():
     assert float(cert.relative_width) <= 1e-2
     emax = _mp_max_abs_error(res.rational, abs, res.alternation_points)
     assert cert.lower <= emax <= cert.upper
+
+
+def test_taylor_model_box_enclosures_contain_pointwise_errors():
+    # every box enclosure of e must contain e(x), evaluated at 40 digits, at points of the box:
+    # boxes of many sizes, some containing support points, on both linear pieces of |x|
+    from ratapprox.certify_barycentric import _Data, _Evaluator, _TargetFI
+    from ratapprox.targets import get_target
+
+    res = minimax("abs", 12, 12, certify=False)
+    ev = _Evaluator(_Data(res.rational, 12, 12), _TargetFI(get_target("abs")))
+    rng = np.random.default_rng(20261123)
+    centres = np.concatenate([rng.uniform(-1, 1, 40), res.rational.support_points[:6]])
+    widths = 10.0 ** rng.uniform(-9, -1.5, centres.size)
+    lo, hi = np.maximum(centres - widths, -1.0), np.minimum(centres + widths, 1.0)
+    keep = (lo >= 0) | (hi <= 0)  # one linear piece per box
+    lo, hi = lo[keep], hi[keep]
+    s_L, c_L, lin = ev.t.piece(lo, hi)
+    assert np.all(lin)
+    eX, ec, _ = ev.taylor(lo, hi, s_L, c_L)
+    with mpmath.workdps(40):
+        for i in range(lo.size):
+            vals = []
+            for t in np.linspace(0, 1, 7):
+                x = lo[i] + (hi[i] - lo[i]) * t
+                vals.append(abs(mpmath.mpf(x)) - res.rational.eval_mp(mpmath.mpf(x)))
+                if np.isfinite(eX[0][i]):
+                    assert eX[0][i] <= vals[-1] <= eX[1][i]
+            c = lo[i] + (hi[i] - lo[i]) / 2
+            e_c = abs(mpmath.mpf(c)) - res.rational.eval_mp(mpmath.mpf(c))
+            if np.isfinite(ec[0][i]):
+                assert ec[0][i] <= e_c <= ec[1][i]
+            if hi[i] - lo[i] < 1e-6:
+                # tight: a small box's enclosure is the range of e there (e is nearly linear on
+                # it, so 7 samples give that range) plus float64 rounding (~1e-16 here)
+                assert float(eX[1][i] - eX[0][i]) <= 1.01 * float(max(vals) - min(vals)) + 1e-14
