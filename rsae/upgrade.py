@@ -961,7 +961,7 @@ def upgrade_init(
             )
         if topk_thresholds == "per_latent":
             threshold, info = topk_latent_thresholds(h, x_n, W_dec, b_dec, teacher_l0, tau=tau)
-            extra["topk_thresholds"] = {**info, "teacher_l0_calibration": teacher_l0}
+            extra["topk_threshold_search"] = {**info, "teacher_l0_calibration": teacher_l0}
             c, counts = threshold / kappa, {"theta_nonpositive": 0, "dead_scale_from_median": 0}
         else:
             c, counts = latent_scales(family, h, kappa=kappa, relu_quantile=relu_quantile, tau=tau)
@@ -1013,7 +1013,7 @@ def upgrade_init(
         before = float(((z @ W_dec + b_dec - x_n) ** 2).sum(-1).mean())
         W_dec = refit_decoder_ridge(z, x_n, W_dec, b_dec, refit_ridge)
         after = float(((z @ W_dec + b_dec - x_n) ** 2).sum(-1).mean())
-        extra["refit_decoder"] = {"ridge": float(refit_ridge), "mse_calibration_before": before,
+        extra["refit_decoder_stats"] = {"ridge": float(refit_ridge), "mse_calibration_before": before,
                                   "mse_calibration_after": after}
     lap("refit")
     dt = rsae.dtype

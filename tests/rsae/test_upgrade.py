@@ -9,10 +9,12 @@ import torch
 from rsae.activations import SyntheticFeatures
 from rsae.demo import derive_jumprelu_teacher, train_relu_teacher
 from rsae.finetune import FinetuneConfig, finetune
+from rsae.gates import RationalGate
 from rsae.metrics import evaluate
 from rsae.sae import JumpReLUSAE, RationalSAE, SAEConfig, TopKSAE
 from rsae.upgrade import (
     _r_np,
+    edge_gate,
     effective_weights,
     enforce_zero_region,
     estimate_topk_threshold,
@@ -20,6 +22,8 @@ from rsae.upgrade import (
     fold_scales,
     latent_scales,
     normalised_teacher_gate,
+    refit_decoder_ridge,
+    topk_latent_thresholds,
     upgrade_init,
 )
 
@@ -143,11 +147,12 @@ def test_jumprelu_fit_keeps_zero_region():
         fit_normalised_gate("gelu")
 
 
-def _check_repro(teacher, rsae, x_eval, mse_tol=REPRO_TOL):
+def _check_repro(teacher, rsae, x_eval, mse_tol=REPRO_TOL, alive_equal=True):
     te, ri = evaluate(teacher, [x_eval]), evaluate(rsae, [x_eval])
     assert _rel(ri["l0"], te["l0"]) <= REPRO_TOL, (te, ri)
     assert ri["mse"] <= te["mse"] * (1 + mse_tol), (te, ri)
-    assert ri["alive"] == te["alive"]
+    # a threshold gate may fire a latent that a per-token TopK never selects: alive can only grow
+    assert ri["alive"] == te["alive"] if alive_equal else ri["alive"] >= te["alive"]
     return te, ri
 
 
@@ -160,36 +165,152 @@ def test_init_reproduces_relu_teacher(data, relu_teacher):
     assert 0.0 <= rep.frac_t_below <= 1.0 and 0.0 <= rep.frac_t_above <= 1.0
 
 
-def test_init_reproduces_jumprelu_teacher(data, relu_teacher):
+def test_init_interior_jump_approximates_jumprelu_teacher(data, relu_teacher):
+    """The paper's interior placement (Remez fit + calibration): close, but not within 1% in MSE.
+
+    Measured here +2.9% MSE with the fast (4, 3) type (and +1.5% to +3.3% with (9, 8) on the
+    study's SAELens teachers, docs/rsae.md): the fit cannot follow the jump inside its excluded
+    band.  L0 and exact sparsity are kept.  The default edge placement is exact (test below).
+    """
     x_tr, x_ev = data
     teacher = derive_jumprelu_teacher(relu_teacher, x_tr[:4096])
-    rsae, _ = upgrade_init(teacher, [x_tr], **FAST_JUMP)
-    te, ri = _check_repro(teacher, rsae, x_ev)
-    assert _rel(ri["mse"], te["mse"]) <= REPRO_TOL
+    rsae, rep = upgrade_init(teacher, [x_tr], jump="interior", **FAST_JUMP)
+    assert rep.jump == "interior" and rep.gate_fit.offset == 0.0
+    _check_repro(teacher, rsae, x_ev, mse_tol=0.05)
     # exact sparsity: the RSAE fires only where the teacher does (up to float32 rounding at 0)
     with torch.no_grad():
         extra = ((rsae.encode(x_ev) != 0) & (teacher.encode(x_ev) == 0)).double().mean()
     assert float(extra) <= 1e-4
 
 
-def test_init_topk_teacher_matches_l0(data, relu_teacher):
-    """TopK via a supplied threshold: L0 within 1% by the estimator; the MSE is *not* reproduced.
-
-    A per-token TopK and a threshold choose different latents.  Measured on this problem: MSE
-    +26% over the TopK teacher with the default (9, 8) gate, +41% with the fast (4, 3) gate used
-    here (per-latent thresholds matching each latent's firing count were tried too and were no
-    better); we only bound it loosely (< +50%) and document it in docs/rsae.md.
-    """
-    x_tr, x_ev = data
+@pytest.fixture(scope="module")
+def topk_teacher(data, relu_teacher):
     teacher = TopKSAE(SAEConfig(d_in=16, d_sae=64, architecture="topk", k=6))
     with torch.no_grad():
         for n in ("W_enc", "b_enc", "W_dec", "b_dec"):
             getattr(teacher, n).copy_(getattr(relu_teacher, n))
-    finetune(teacher, x_tr, FinetuneConfig(steps=100, batch_size=512, lr=3e-3, l1_init=1e-12,
-                                           controller_ki=0.0, controller_kp=0.0))
-    rsae, rep = upgrade_init(teacher, [x_tr], **FAST_JUMP)
-    assert rep.tau_k is not None and rep.tau_k > 0
-    _check_repro(teacher, rsae, x_ev, mse_tol=0.5)
+    finetune(teacher, data[0], FinetuneConfig(steps=100, batch_size=512, lr=3e-3, l1_init=1e-12,
+                                              controller_ki=0.0, controller_kp=0.0))
+    return teacher.eval()
+
+
+@pytest.fixture(scope="module")
+def topk_inits(data, topk_teacher):
+    """RSAE-inits of the TopK teacher with each threshold rule (edge gate: the gate itself is exact)."""
+    return {rule: upgrade_init(topk_teacher, [data[0]], topk_thresholds=rule)
+            for rule in ("global", "per_latent")}
+
+
+@pytest.mark.parametrize("rule", ["global", "per_latent"])
+def test_init_topk_teacher_matches_l0(data, topk_teacher, topk_inits, rule):
+    """TopK via thresholds: L0 within 1%; the MSE is *not* reproduced by any threshold gate.
+
+    A per-token TopK and a fixed threshold choose different latents.  Measured on this problem
+    (held-out): MSE +22% over the TopK teacher with one global threshold, +14% with the per-latent
+    thresholds of :func:`topk_latent_thresholds`; on the study's SAELens teachers see docs/rsae.md.
+    We bound it loosely here (< +50%) and test the improvement separately.
+    """
+    x_ev = data[1]
+    rsae, rep = topk_inits[rule]
+    assert rep.tau_k is not None and rep.tau_k > 0 and rep.topk_thresholds == rule
+    _check_repro(topk_teacher, rsae, x_ev, mse_tol=0.5, alive_equal=False)
+
+
+def test_per_latent_topk_thresholds_beat_global_at_same_l0(data, topk_teacher, topk_inits):
+    x_ev = data[1]
+    res = {rule: evaluate(m, [x_ev]) for rule, (m, _) in topk_inits.items()}
+    assert res["per_latent"]["mse"] < res["global"]["mse"], res
+    info = topk_inits["per_latent"][1].extra["topk_threshold_search"]
+    assert info["l0_rel_dev"] <= 2e-3  # the lambda search reached the teacher's L0 on calibration
+
+
+def _jump_objective(h, x, W_dec, b_dec, thr, lam):
+    z = torch.where(h > thr, h, torch.zeros_like(h))
+    return float(((x - z @ W_dec - b_dec) ** 2).sum()) + lam * float((z != 0).sum())
+
+
+def test_topk_latent_thresholds_is_a_coordinatewise_optimum():
+    """block=1: every threshold is optimal given the others (checked against all candidate cuts)."""
+    g = torch.Generator().manual_seed(2)
+    N, d, d_in = 60, 5, 4
+    h = torch.randn(N, d, generator=g, dtype=torch.float64) + 0.3
+    W_dec = torch.randn(d, d_in, generator=g, dtype=torch.float64)
+    b_dec = torch.zeros(d_in, dtype=torch.float64)
+    x = torch.relu(h) @ W_dec + 0.1 * torch.randn(N, d_in, generator=g, dtype=torch.float64)
+    thr, info = topk_latent_thresholds(h, x, W_dec, b_dec, 2.0, tau=0.5, passes=30, block=1, max_iter=1)
+    lam = info["lambda"]
+    best = _jump_objective(h, x, W_dec, b_dec, thr, lam)
+    for j in range(d):
+        vals = torch.sort(h[:, j]).values
+        cands = torch.cat([0.5 * (vals[1:] + vals[:-1]), vals[-1:] + 1.0])
+        for c in cands[cands > 0]:
+            alt = thr.clone()
+            alt[j] = c
+            assert _jump_objective(h, x, W_dec, b_dec, alt, lam) >= best - 1e-9
+    assert bool((thr > 0).all())
+    with pytest.raises(ValueError, match="tau"):
+        topk_latent_thresholds(h, x, W_dec, b_dec, 2.0, tau=0.0)
+
+
+def test_refit_decoder_ridge_limits():
+    g = torch.Generator().manual_seed(3)
+    z = torch.relu(torch.randn(200, 6, generator=g, dtype=torch.float64))
+    W0 = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(4, generator=g, dtype=torch.float64)
+    x = z @ (W0 + 0.3) + b + 0.01 * torch.randn(200, 4, generator=g, dtype=torch.float64)
+    ls = torch.linalg.lstsq(z, x - b).solution
+    torch.testing.assert_close(refit_decoder_ridge(z, x, W0, b, ridge=0.0), ls)
+    torch.testing.assert_close(refit_decoder_ridge(z, x, W0, b, ridge=1e9), W0, rtol=0, atol=1e-6)
+
+
+def test_refit_decoder_option_lowers_calibration_error(data, topk_teacher):
+    _, rep = upgrade_init(topk_teacher, [data[0]], refit_decoder=True)
+    r = rep.extra["refit_decoder_stats"]
+    assert rep.refit_decoder and r["mse_calibration_after"] < r["mse_calibration_before"]
+    assert rep.summary()["refit_decoder"] is True
+
+
+def test_edge_gate_is_the_exact_line():
+    fit = edge_gate("jumprelu", kappa=0.5)
+    assert fit.offset == -1.5 and fit.method == "edge-exact"
+    gate = RationalGate.from_coefficients(fit.a, fit.b)
+    t = torch.linspace(-3, 3, 6001)
+    want = torch.where(t >= -1, t + 1.5, torch.zeros_like(t))
+    torch.testing.assert_close(gate(t.reshape(-1, 1)).reshape(-1), want, rtol=1e-6, atol=1e-6)
+    # the teacher's gate in the same units, and the denominator is not frozen at B = 0
+    np.testing.assert_array_equal(fit.teacher_gate(np.array([-1.2, -0.9, 0.5])), [0.0, 0.6, 2.0])
+    assert any(v != 0 for v in fit.b)
+    small = edge_gate("topk", kappa=0.3, type=(1, 0))
+    assert small.a == [1.3, 1.0] and small.b == []
+    with pytest.raises(ValueError, match="jump gates"):
+        edge_gate("relu")
+
+
+def test_init_jumprelu_edge_reproduces_teacher_exactly(data, relu_teacher):
+    x_tr, x_ev = data
+    teacher = derive_jumprelu_teacher(relu_teacher, x_tr[:4096])
+    rsae, rep = upgrade_init(teacher, [x_tr])  # default: the edge placement
+    assert rep.jump == "edge" and rep.calibration.loss_end < 1e-20
+    assert set(rep.timings) >= {"gate_fit", "thresholds", "calibration"}
+    te, ri = evaluate(teacher, [x_ev]), evaluate(rsae, [x_ev])
+    assert _rel(ri["mse"], te["mse"]) <= 1e-5 and _rel(ri["l0"], te["l0"]) <= 1e-4, (te, ri)
+    with torch.no_grad():
+        same = ((rsae.encode(x_ev) != 0) == (teacher.encode(x_ev) != 0)).double().mean()
+        torch.testing.assert_close(rsae(x_ev), teacher(x_ev), rtol=1e-4, atol=1e-4)
+    assert float(same) >= 1 - 1e-4
+
+
+def test_bad_upgrade_options(data, relu_teacher):
+    teacher = derive_jumprelu_teacher(relu_teacher, data[0][:2048])
+    with pytest.raises(ValueError, match="jump"):
+        upgrade_init(teacher, [data[0]], jump="middle")
+    with pytest.raises(ValueError, match="topk_thresholds"):
+        upgrade_init(teacher, [data[0]], topk_thresholds="median")
+    with pytest.raises(ValueError, match="refit_ridge"):
+        upgrade_init(teacher, [data[0]], refit_ridge=-1.0)
+    fit = fit_normalised_gate("jumprelu", type=FAST_JUMP["rational_type"], grid_n=FAST_JUMP["grid_n"])
+    with pytest.raises(ValueError, match="contradicts"):
+        upgrade_init(teacher, [data[0]], gate_fit=fit, jump="edge")
 
 
 def test_rational_teacher_is_rejected(data):
@@ -212,7 +333,7 @@ def test_init_reproduces_jumprelu_teacher_paper_type(data, relu_teacher, tmp_pat
     """The paper's recipe: type (9, 8) on the 4001-point grid (the Remez takes about a minute)."""
     x_tr, x_ev = data
     teacher = derive_jumprelu_teacher(relu_teacher, x_tr[:4096])
-    rsae, rep = upgrade_init(teacher, [x_tr], cache_dir=tmp_path)
+    rsae, rep = upgrade_init(teacher, [x_tr], cache_dir=tmp_path, jump="interior")
     assert rep.gate_fit.type == (9, 8)
     te, ri = _check_repro(teacher, rsae, x_ev)
     assert _rel(ri["mse"], te["mse"]) <= REPRO_TOL
