@@ -9,9 +9,14 @@ Reductions (proved here, verified numerically in the record):
   ``|x| = sqrt(x^2)`` gives :math:`E_{2k,2k}(|x|) = E_{k,k}(\sqrt t; [0,1])`.
 
 Hence the best type (2k+1, 2k) ReLU error is half the best (2k, 2k) |x| error, which we compute
-with :mod:`proofs_checks._abs_remez` and certify with ``ratapprox.certify`` (rigorous de la Vallée
-Poussin lower bound on [-1, 1] from the symmetric alternation set, rigorous interval
-branch-and-bound upper bound on [0, 1], the error being exactly even).
+with :mod:`proofs_checks._abs_remez` (mpmath Remez for sqrt on [0, 1] in partial fractions,
+warm-started from ratapprox's float64 fit) for n = 2, 4, ..., 40 and, beyond, for the degrees that
+straddle each eps down to 1e-12 (n up to ~90).  Every point carries two rigorous certificates:
+the lower end is ``ratapprox.certify.lower_bound_de_la_vallee_poussin`` on [-1, 1] applied to the
+exact monomial form of our rational (and our own exact-integer de la Vallée Poussin on [0, 1]
+as a cross-check); the upper end is the Taylor-model branch and bound of
+:func:`proofs_checks._abs_remez.certify_sqrt_pf` (exact integer arithmetic), the error being
+exactly even.  A point whose bracket is wider than 1% is reported and not used.
 
 Prediction (Stahl 1993, *Best uniform rational approximation of |x| on [-1, 1]*, Mat. Sb. 183):
 :math:`E_{n,n}(|x|) = 8 e^{-\pi\sqrt n}(1 + o(1))`; so for ReLU
@@ -37,45 +42,80 @@ from .fitting import linear_fit, local_slopes, verdict_from_fit
 
 __all__ = ["run"]
 
-_CERT_DPS = 40
+_WIDTH_TO_DECIDE = 1e-2  # a point whose relative bracket width exceeds this is reported, not used
 
 
-def _to_x(res) -> tuple[list, list]:
-    """P(t)/Q(t) with t = x^2 -> coefficient lists in x (degree 2k)."""
-    k = res.n // 2
-    num = [mpmath.mpf(0)] * (2 * k + 1)
-    den = [mpmath.mpf(0)] * (2 * k + 1)
-    for i, c in enumerate(res.num):
-        num[2 * i] = c
-    for i, c in enumerate(res.den):
-        den[2 * i] = c
-    return num, den
-
-
-def _certify_abs(res, *, upper: bool) -> dict:
+def _point(n: int) -> dict:
+    """Best (n, n) |x| error (n even) with its two rigorous certificates; ReLU (n+1, n) is half."""
     from ratapprox import Domain
-    from ratapprox.certify import certify, lower_bound_de_la_vallee_poussin
+    from ratapprox.certify import lower_bound_de_la_vallee_poussin
 
-    num, den = _to_x(res)
-    with mpmath.workdps(res.dps):
-        alt = sorted({*res.reference, *[-x for x in res.reference]})
-    lo, _notes = lower_bound_de_la_vallee_poussin(
-        "abs", num, den, alt, Domain.interval(-1, 1), m=res.n, n=res.n, dps=_CERT_DPS
-    )
-    out = {
-        "lower": float(lo),
-        "upper": float(res.max_error),
-        "rigorous_upper": False,
-        "certificate": "lower: de la Vallee Poussin on [-1,1] (rigorous); upper: sampled maximum",
+    from ._abs_remez import best_sqrt_pf, certify_sqrt_pf, monomial_in_x
+
+    res = best_sqrt_pf(n // 2)
+    rec: dict = {
+        "n": n,
+        "type_abs": [n, n],
+        "type_relu": [n + 1, n],
+        "converged": bool(res.converged),
+        "remez_iterations": res.iterations,
+        "remez_seconds": res.seconds,
+        "dps": res.dps,
+        "notes": list(res.notes),
     }
-    if upper:
-        c = certify("abs", num, den, Domain.interval(0, 1), m=res.n, n=res.n, dps=_CERT_DPS, rel_tol=1e-4)
-        out.update(
-            upper=float(c.upper),
-            rigorous_upper=bool(c.rigorous),
-            certificate=f"lower: de la Vallee Poussin on [-1,1]; upper: {c.method} on [0,1] (even error)",
+    if res.rational is None or res.levelled is None:
+        rec["decided"] = False
+        return rec
+    E = float(res.levelled)
+    cert = certify_sqrt_pf(res.rational, res.reference)
+    # ratapprox's de la Vallee Poussin bound on [-1, 1] for the same rational (exact monomial form)
+    num, den = monomial_in_x(res.rational)
+    with mpmath.workdps(res.dps):
+        pts = sorted({*res.reference, *[-x for x in res.reference]})
+    t0 = time.perf_counter()
+    try:
+        ra_lo, ra_notes = lower_bound_de_la_vallee_poussin(
+            "abs", num, den, pts, Domain.interval(-1, 1), m=n, n=n, dps=res.dps
         )
-    return out
+        ra_lo = float(ra_lo)
+    except Exception as exc:  # report, do not hide
+        ra_lo, ra_notes = 0.0, repr(exc)
+    ra_s = time.perf_counter() - t0
+    lower = ra_lo if ra_lo > 0 else cert.lower
+    upper = cert.upper
+    rec.update(
+        abs_error=E,
+        relu_error=E / 2,
+        abs_lower=lower,
+        abs_upper=upper,
+        relu_lower=lower / 2,
+        relu_upper=upper / 2,
+        rigorous_upper=bool(cert.rigorous and not cert.notes),
+        lower_source=("ratapprox.certify.lower_bound_de_la_vallee_poussin" if ra_lo > 0
+                      else "own integer DLVP"),
+        lower_ratapprox=ra_lo,
+        lower_own=cert.lower,
+        lower_ratapprox_notes=ra_notes,
+        certificate=cert.method,
+        certificate_notes=cert.notes,
+        boxes=cert.boxes,
+        certificate_seconds=cert.seconds + ra_s,
+        stahl=8 * math.exp(-math.pi * math.sqrt(n)),
+        ratio_to_stahl=E * math.exp(math.pi * math.sqrt(n)) / 8,
+    )
+    width = (upper - lower) / upper if upper > 0 else math.inf
+    rec["relative_width"] = width
+    rec["decided"] = bool(res.converged and width <= _WIDTH_TO_DECIDE and lower > 0)
+    return rec
+
+
+def _predict_n(pts: list[dict], eps: float) -> int:
+    """Smallest even n whose ReLU error is predicted <= eps: log E is close to linear in sqrt(n)
+    (Stahl 1993), extrapolated from the four largest certified points."""
+    last = sorted((d for d in pts if d.get("decided")), key=lambda d: d["n"])[-4:]
+    f = linear_fit([math.sqrt(d["n"]) for d in last], [math.log(d["relu_error"]) for d in last])
+    n = (max(0.0, (math.log(eps) - f.intercept) / f.slope)) ** 2
+    return max(2, 2 * math.ceil(n / 2))
 
 
 def _constructive_size(eps: float) -> dict:
@@ -101,42 +141,39 @@ def _constructive_size(eps: float) -> dict:
 
 def run(quick: bool = False) -> dict:
     """Theorem 3 record (see the module docstring)."""
-    from ._abs_remez import best_abs_sequence
-
     t0 = time.perf_counter()
-    k_max = 6 if quick else 17
-    n_cert_max = 26  # interval upper bound beyond this costs minutes per degree
     n_fit_min = 8
-    seq = best_abs_sequence(k_max)
-    data, undecided = [], []
-    for res in seq:
-        if res.levelled is None or not res.converged:
-            undecided.append({"n": res.n, "reason": getattr(res, "failure", "Remez did not converge")})
-            continue
-        cert = _certify_abs(res, upper=res.n <= (8 if quick else n_cert_max))
-        E = float(res.levelled)
-        rec = {
-            "n": res.n,
-            "type_abs": [res.n, res.n],
-            "type_relu": [res.n + 1, res.n],
-            "abs_error": E,
-            "relu_error": E / 2,
-            "abs_lower": cert["lower"],
-            "abs_upper": cert["upper"],
-            "relu_lower": cert["lower"] / 2,
-            "relu_upper": cert["upper"] / 2,
-            "rigorous_upper": cert["rigorous_upper"],
-            "certificate": cert["certificate"],
-            "remez_iterations": res.iterations,
-            "dps": res.dps,
-            "stahl": 8 * math.exp(-math.pi * math.sqrt(res.n)),
-            "ratio_to_stahl": E * math.exp(math.pi * math.sqrt(res.n)) / 8,
-        }
-        width = (rec["abs_upper"] - rec["abs_lower"]) / rec["abs_upper"]
-        rec["decided"] = width <= 1e-2
-        if not rec["decided"]:
-            undecided.append({"n": res.n, "reason": f"certificate relative width {width:.2g} > 1e-2"})
-        data.append(rec)
+    base = list(range(2, 17 if quick else 41, 2))
+    eps_list = [10.0**-j for j in range(2, 7 if quick else 13)]
+    pts: dict[int, dict] = {}
+    for n in base:
+        pts[n] = _point(n)
+    # beyond the dense range: for each eps, the two degrees that straddle it (predicted from the
+    # certified points, then moved until certified: E_n is non-increasing in n, so upper(n) <= eps
+    # < lower(n - 2) proves n minimal)
+    if not quick:
+        for eps in eps_list:
+            for _ in range(6):
+                ok = [d for d in pts.values() if d.get("decided")]
+                reach = sorted(d["n"] for d in ok if d["relu_upper"] <= eps)
+                if reach and reach[0] - 2 in pts and pts[reach[0] - 2].get("decided") and \
+                        pts[reach[0] - 2]["relu_lower"] > eps:
+                    break
+                if reach and reach[0] - 2 not in pts:
+                    new = [reach[0] - 2]
+                else:
+                    guess = _predict_n(ok, eps)
+                    new = [m for m in (guess - 2, guess) if m not in pts]
+                    if not new:  # prediction already computed but not decisive: widen upward
+                        new = [max(pts) + 2]
+                for m in new:
+                    pts[m] = _point(m)
+    data = [pts[n] for n in sorted(pts)]
+    undecided = [
+        {"n": d["n"], "reason": "Remez did not converge" if not d.get("converged") else
+         f"certificate relative width {d.get('relative_width', math.inf):.2g} > {_WIDTH_TO_DECIDE:g}"}
+        for d in data if not d.get("decided")
+    ]
     use = [d for d in data if d["n"] >= n_fit_min and d["decided"]]
     predicted = 1 / math.pi
     # 1) sqrt(n) against log(1/eps_relu): Stahl predicts slope 1/pi, intercept log(4)/pi
@@ -184,10 +221,12 @@ def run(quick: bool = False) -> dict:
     if any(not c.get("agree", False) for c in cross) and verdict == "consistent":
         verdict, reason = "inconsistent", reason + "; a cross-check with ratapprox.minimax disagrees"
     # 3) smallest n for each eps, best vs constructive
-    eps_list = [10.0**-j for j in range(2, 13)]
     table = []
     for eps in eps_list:
-        best = next((d for d in data if d["relu_upper"] <= eps), None)
+        ok = [d for d in data if d.get("decided")]
+        best = next((d for d in ok if d["relu_upper"] <= eps), None)
+        below = [d for d in ok if best and d["n"] == best["n"] - 2]
+        minimal = bool(best and (best["n"] == 2 or (below and below[0]["relu_lower"] > eps)))
         try:
             cons = _constructive_size(eps)
         except Exception as exc:
@@ -197,6 +236,7 @@ def run(quick: bool = False) -> dict:
             {
                 "eps": eps,
                 "best_n": best["n"] if best else None,
+                "best_n_minimal_proven": minimal,
                 "best_error_upper": best["relu_upper"] if best else None,
                 "stahl_n": stahl_n,
                 "constructive_size": cons.get("size"),
@@ -219,15 +259,24 @@ def run(quick: bool = False) -> dict:
                 [math.log(1 / d["relu_error"]) for d in use], [math.sqrt(d["n"]) for d in use]
             ),
         }
-    largest = max((d["n"] for d in data), default=0)
+    ok = [d for d in data if d.get("decided")]
+    largest = max((d["n"] for d in ok), default=0)
+    widths = [d["relative_width"] for d in ok]
     notes = [
-        f"Best approximations computed up to n = {largest} (ReLU type ({largest + 1}, {largest}), error "
-        f"{min((d['relu_error'] for d in data), default=float('nan')):.3g}); smaller eps in the table are "
-        "reached only by the Stahl prediction and the constructive route.",
-        "Certificates: the lower end is ratapprox's rigorous de la Vallee Poussin bound for every n; "
-        f"the upper end is ratapprox's interval branch-and-bound for n <= {n_cert_max} and the sampled "
-        "maximum of the error (not rigorous, flagged rigorous_upper = false) beyond, where the interval "
-        "bound costs minutes per degree.",
+        f"Best approximations certified for n = {', '.join(str(d['n']) for d in ok)} (|x| type (n, n) = "
+        f"sqrt type (n/2, n/2) on [0,1]; ReLU type (n+1, n)); the largest, n = {largest}, has ReLU error "
+        f"{min((d['relu_error'] for d in ok), default=float('nan')):.4g}.",
+        "Certificates (all rigorous): lower end = ratapprox.certify.lower_bound_de_la_vallee_poussin on "
+        "[-1,1] for the exact monomial form of our rational (cross-checked by our own exact-integer de "
+        "la Vallee Poussin on [0,1]); upper end = our Taylor-model branch and bound of the sqrt error on "
+        "[0,1] in exact integer arithmetic (proofs_checks._abs_remez.certify_sqrt_pf). Relative bracket "
+        f"widths {min(widths, default=0):.2g} .. {max(widths, default=0):.2g}; "
+        f"{sum(d.get('boxes', 0) for d in ok)} boxes, "
+        f"{sum(d.get('certificate_seconds', 0) for d in ok):.0f} s of certificates, "
+        f"{sum(d.get('remez_seconds', 0) for d in data):.0f} s of Remez.",
+        "Beyond n = 40 only the degrees that straddle each eps are computed (predicted from the "
+        "certified points, then moved until upper(n) <= eps < lower(n-2)); E_n is non-increasing in "
+        "n, so such an n is proven minimal.",
     ]
     return {
         "check": "thm3_relu",
@@ -252,6 +301,7 @@ def run(quick: bool = False) -> dict:
                 "columns": [
                     "eps",
                     "best n (type (n+1,n))",
+                    "certified ReLU error of that n",
                     "Stahl n",
                     "constructive 2r+2",
                     "constructive / Stahl",
@@ -259,7 +309,9 @@ def run(quick: bool = False) -> dict:
                 "rows": [
                     [
                         f"{t['eps']:.0e}",
-                        t["best_n"] if t["best_n"] is not None else "beyond computed",
+                        (t["best_n"] if t["best_n_minimal_proven"] else f"<= {t['best_n']}")
+                        if t["best_n"] is not None else "beyond computed",
+                        f"{t['best_error_upper']:.4g}" if t["best_error_upper"] is not None else "-",
                         t["stahl_n"],
                         t["constructive_size"],
                         t["gap_ratio_vs_stahl"],
@@ -269,6 +321,7 @@ def run(quick: bool = False) -> dict:
             }
         ],
         "data": data,
-        "config": {"k_max": k_max, "n_fit_min": n_fit_min, "quick": quick},
+        "config": {"dense_n": base, "n_fit_min": n_fit_min, "width_to_decide": _WIDTH_TO_DECIDE,
+                   "quick": quick},
         "seconds": time.perf_counter() - t0,
     }

@@ -99,13 +99,55 @@ def test_zolotarev_rate_tends_to_its_asymptote():
 
 
 def test_abs_remez_matches_ratapprox_minimax():
-    from proofs_checks._abs_remez import best_abs_sequence
+    from proofs_checks._abs_remez import best_sqrt_pf
     from ratapprox import Domain, minimax
 
-    seq = best_abs_sequence(2)
-    assert all(r.converged for r in seq)
+    res = best_sqrt_pf(2)
+    assert res.converged
     ref = minimax("abs", 4, 4, Domain.interval(-1, 1), dps=30)
-    assert float(seq[1].levelled) == pytest.approx(float(ref.error), rel=1e-9)
+    assert float(res.levelled) == pytest.approx(float(ref.error), rel=1e-9)
+
+
+def test_sqrt_certificate_brackets_and_is_not_fooled_by_a_perturbation():
+    import mpmath as mp
+
+    from proofs_checks._abs_remez import SqrtPF, best_sqrt_pf, certify_sqrt_pf
+
+    res = best_sqrt_pf(5)
+    c = certify_sqrt_pf(res.rational, res.reference)
+    E = float(res.levelled)
+    assert c.rigorous and 0 < c.lower <= E <= c.upper <= E * (1 + 1e-5)
+    # a worse rational (one pole moved by 1%): the upper bound must still cover its sampled
+    # maximum, and the lower bound (de la Vallee Poussin) must stay below the optimum
+    with mp.workdps(res.dps):
+        bad = SqrtPF(res.rational.c, list(res.rational.w), [res.rational.q[0] * mp.mpf("1.01"),
+                                                             *res.rational.q[1:]])
+        xs = [mp.mpf(i) / 4000 for i in range(4001)] + [mp.mpf(10) ** (-j / 10) for j in range(120)]
+        smax = max(abs(bad.err(x)) for x in xs)
+    cb = certify_sqrt_pf(bad, res.reference, max_boxes=5000)
+    assert cb.upper >= float(smax) > E
+    assert cb.lower <= E
+
+
+def test_monomial_form_is_the_same_rational():
+    import mpmath as mp
+
+    from proofs_checks._abs_remez import best_sqrt_pf, monomial_in_x
+
+    res = best_sqrt_pf(3)
+    num, den = monomial_in_x(res.rational)
+    with mp.workdps(50):
+        for x in (mp.mpf(0), mp.mpf("0.013"), mp.mpf("0.5"), mp.mpf(1)):
+            p = mp.polyval([mp.mpf(c.numerator) / c.denominator for c in num[::-1]], x)
+            q = mp.polyval([mp.mpf(c.numerator) / c.denominator for c in den[::-1]], x)
+            assert abs(x - p / q - res.rational.err(x)) < mp.mpf(10) ** -30
+
+
+def test_sqrt_remez_rejects_bad_degree():
+    from proofs_checks._abs_remez import best_sqrt_pf
+
+    with pytest.raises(ValueError, match="k"):
+        best_sqrt_pf(0)
 
 
 # ------------------------------------------------------------------------------------- records
