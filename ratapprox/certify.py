@@ -51,6 +51,13 @@ enclosed; its upper value is the maximum over a dense sample evaluated in mpmath
 uses mpmath point values, and the certificate says ``rigorous=False`` and
 ``method="estimate: dense sampling (N points)"``.
 
+See also
+--------
+:mod:`ratapprox.certify_barycentric`: for float64 barycentric data and the piecewise-linear
+targets, the same bracket from the barycentric form in float64 interval arithmetic (Taylor
+models), without monomial coefficients: |x| at type (80, 80) in 0.1 s instead of 17 minutes.
+:func:`ratapprox.minimax` uses it for float64 fits of those targets.
+
 Possible issues
 ---------------
 * High degree with huge monomial coefficients: the working precision is raised from the

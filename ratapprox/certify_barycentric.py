@@ -248,7 +248,8 @@ class _Data:
     """Support points (sorted), interval weights and values of the rational actually certified."""
 
     def __init__(self, rational: BarycentricRational, m: int, n: int) -> None:
-        z0, f0, w0 = (np.asarray(a, dtype=float) for a in rational._float_data())
+        z0, f0, w0 = (np.asarray(a, dtype=float)
+                      for a in (rational.support_points, rational.values, rational.weights))
         keep = w0 != 0  # a zero weight contributes to neither sum
         z0, f0, w0 = z0[keep], f0[keep], w0[keep]
         if z0.size == 0:
