@@ -655,6 +655,8 @@ def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: fl
     ub, lbc, wc, _ = ev.boxes(lo, hi)
     n_eval = lo.size
     best = max(seed, float(np.max(lbc)))
+    i = int(np.argmax(lbc))
+    argbest = float(lo[i] + (hi[i] - lo[i]) / 2) if lbc[i] >= seed else None
     done_max = 0.0
     noise = 0.0
     stop = "tolerance"
@@ -701,10 +703,13 @@ def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: fl
         nhi = np.concatenate([mid, hi])
         ub, lbc, wc, _ = ev.boxes(nlo, nhi)
         n_eval += nlo.size
-        best = max(best, float(np.max(lbc)) if lbc.size else 0.0)
+        if lbc.size and float(np.max(lbc)) > best:
+            i = int(np.argmax(lbc))
+            best, argbest = float(lbc[i]), float(nlo[i] + (nhi[i] - nlo[i]) / 2)
         lo, hi = nlo, nhi
     upper = max(done_max, float(np.max(ub)) if ub.size else 0.0)
     return upper, {"boxes": n_eval, "stop": stop, "rounds": rounds, "stuck": stuck, "best": best,
+                   "argbest": argbest,
                    "noise": noise, "tol": tol}
 
 
@@ -816,6 +821,9 @@ def certify_barycentric(
                      f"tightness to ~{st['noise'] / st['best']:.1e} relative")
     if st["stuck"]:
         notes.append(f"{st['stuck']} box(es) too narrow to split in float64")
+    if st["argbest"] is not None:
+        # where the error curve peaks: a Remez reference that missed this point shows up here
+        notes.append(f"largest proven |e| {st['best']:.10g} at x = {st['argbest']:.17g}")
     how_low = (f"de la Vallée Poussin on {used} alternating points" if used
                else "lower bound 0 (no alternating set proven)")
     how_up = (f"float64 interval branch-and-bound on the barycentric form (Taylor models of order "
