@@ -55,7 +55,7 @@ def _parse_opts(items: list[str]) -> dict:
 
 
 def measure(name: str, layer: int, x_cal: torch.Tensor, x_eval: torch.Tensor, opts: dict,
-            cache_dir: Path) -> dict:
+            cache_dir: Path, parts: bool = False) -> dict:
     """One teacher: held-out metrics of teacher and RSAE-init, their ratios, the init's timing."""
     from rsae.loading import load_sae
     from rsae.metrics import evaluate
@@ -71,16 +71,54 @@ def measure(name: str, layer: int, x_cal: torch.Tensor, x_eval: torch.Tensor, op
     seconds = time.perf_counter() - t0
     init.eval()
     te, ri = evaluate(teacher, [x_eval]), evaluate(init, [x_eval])
+    rec_parts = decompose(teacher, init, rep, x_eval) if parts and rep.family != "relu" else {}
     return {
+        "decomposition": rec_parts,
         "teacher": name, "family": rep.family, "n_eval_tokens": te["n_tokens"],
         "mse_teacher": te["mse"], "mse_init": ri["mse"], "mse_ratio": ri["mse"] / te["mse"],
         "l0_teacher": te["l0"], "l0_init": ri["l0"], "l0_ratio": ri["l0"] / te["l0"],
         "alive_teacher": te["alive"], "alive_init": ri["alive"],
+        "frac_t_below": rep.frac_t_below, "frac_t_above": rep.frac_t_above,
         "seconds": seconds, "timings": getattr(rep, "timings", {}),
         "calibration": {k: v for k, v in rep.calibration.__dict__.items() if k not in ("a", "b")},
         "tau_k": rep.tau_k, "options": {k: repr(v) for k, v in opts.items()},
         "extra": getattr(rep, "extra", {}),
     }
+
+
+@torch.no_grad()
+def decompose(teacher, init, rep, x_eval: torch.Tensor) -> dict[str, float]:
+    """Where the init's excess MSE comes from (held-out rows), in multiples of the teacher's MSE.
+
+    All codes are compared in the RSAE's folded units, where the (thresholded) teacher's code is
+    ``rep.gate_fit.teacher_gate(u)`` with ``u`` the RSAE's pre-activation.  The elements are split
+    by the gate input ``t = u / C_in``: the zero region ``t <= kappa``, the excluded band
+    ``(kappa, kappa + 2 delta)``, the rest of the design interval and ``t > 1`` (with the edge
+    placement the jump sits at ``t = -1`` and there is no band).  For each part,
+    ``MSE(teacher codes with the RSAE's codes on that part only) / MSE(teacher codes)`` (float64);
+    ``float32`` is ``MSE(float32 RSAE) / MSE(float64 RSAE)``.
+    """
+    import copy
+
+    r64 = copy.deepcopy(init).double()
+    x = x_eval.double()
+    u = r64.pre_acts(x)
+    gf, c_in = rep.gate_fit, float(rep.calibration.c_in)
+    z_t, z_r = gf.teacher_gate(u), r64.gate(u)
+
+    def mse(z: torch.Tensor) -> float:
+        return float(((r64.decode(z) - x) ** 2).sum(-1).mean())
+
+    base = mse(z_t)
+    t = u / c_in
+    k, d = gf.kappa + gf.offset, gf.delta  # where the jump sits in t (edge placement: -1, no band)
+    parts = {"zero region": t <= k, "band": (t > k) & (t < k + 2 * d),
+             "in range": (t >= k + 2 * d) & (t <= 1), "t > 1": t > 1}
+    out = {f"part:{n}": mse(torch.where(m, z_r, z_t)) / base for n, m in parts.items()}
+    out["all (float64)"] = mse(z_r) / base
+    out["float32 / float64"] = float(((init(x_eval).double() - x) ** 2).sum(-1).mean()) / mse(z_r)
+    out["teacher-active fraction in band"] = float(((z_t != 0) & parts["band"]).sum() / (z_t != 0).sum())
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--opt", action="append", default=[], help="NAME=VALUE keyword of upgrade_init")
     ap.add_argument("--cache-dir", type=Path, default=data.ARTIFACTS / "gate_fits")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--decompose", action="store_true",
+                    help="also split the excess MSE by gate-input region (see decompose())")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -99,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     n_cal_seq = -(-args.n_cal // 255)
     x_cal = torch.from_numpy(np.array(data.activations(args.layer, "rsae", max(n_cal_seq, 1))))[: args.n_cal]
     x_eval = torch.from_numpy(np.array(data.activations(args.layer, "eval", args.n_eval_seq)))
-    recs = [measure(n, args.layer, x_cal, x_eval, opts, args.cache_dir) for n in args.teachers]
+    recs = [measure(n, args.layer, x_cal, x_eval, opts, args.cache_dir, args.decompose)
+            for n in args.teachers]
     if args.json:
         print(json.dumps(recs, indent=1, default=float))
         return 0
@@ -111,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['teacher']:<12} {r['mse_teacher']:>10.5g} {r['mse_init']:>10.5g} {r['mse_ratio']:>9.4f} "
               f"{r['l0_teacher']:>7.2f} {r['l0_init']:>7.2f} {r['l0_ratio']:>8.4f} "
               f"{r['seconds']:>7.2f}  {tim}")
+    for r in recs:
+        if r["decomposition"]:
+            print(f"  {r['teacher']}: " + ", ".join(f"{k} {v:.4f}" for k, v in r["decomposition"].items()))
     worst_m = max(abs(r["mse_ratio"] - 1) for r in recs)
     worst_l = max(abs(r["l0_ratio"] - 1) for r in recs)
     print(f"worst |ratio - 1|: MSE {100 * worst_m:.2f}%, L0 {100 * worst_l:.2f}%")
