@@ -22,9 +22,11 @@ latents: 2-12% of the elements pass), so the Function records the mask ``g > 0``
 and the backward gathers those elements, runs the specification's backward on them (its
 ``g > 0`` test is then true everywhere, element-wise arithmetic being identical on a subset) and
 scatters ``grad_h`` back into zeros.  The result equals the dense reference except for the order
-of the scalar sums (float rounding only).  On the study's size (batch 1024 x d_sae 512, type
-(9, 8), L0 ~ 24) this cut a fine-tuning step from ~65 ms to ~15 ms on one CPU thread.  Under
-``torch.compile`` (data-dependent shapes break the graph) the dense reference backward is used.
+of the scalar sums (float rounding only).  Measured on one CPU thread (CPU time; 1024 x 512
+elements, type (9, 8), 5.7% active): forward 27.3 -> 6.5 ms, forward + backward 90.6 -> 10.4 ms
+against the dense version of commit 70e7e1a; a whole fine-tuning step of the study's JumpReLU
+teacher (``jumprelu_24``) went from 85 to 33 ms.  Under ``torch.compile`` (data-dependent shapes
+break the graph) the dense reference backward is used.
 ``"triton"``
     ``rsae.kernels.rational_gate.ops.rational_gate(h, a, b, c_in, c_out)`` -- a registered torch
     custom op with its own autograd, provided by the GPU kernels (issue 6).  Forcing it when the
