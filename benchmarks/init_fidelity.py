@@ -146,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"layer {args.layer}: {len(x_cal)} calibration rows, {len(x_eval)} held-out rows; options {opts}")
     print(f"{'teacher':<12} {'MSE T':>10} {'MSE init':>10} {'MSE ratio':>9} {'L0 T':>7} {'L0 init':>7} "
-          f"{'L0 ratio':>8} {'init s':>7}  timings (s)")
+          f"{'L0 ratio':>8} {'t<-1':>6} {'t>1':>6} {'init s':>7}  timings (s)")
     for r in recs:
         tim = " ".join(f"{k}={v:.2f}" for k, v in r["timings"].items())
         print(f"{r['teacher']:<12} {r['mse_teacher']:>10.5g} {r['mse_init']:>10.5g} {r['mse_ratio']:>9.4f} "
               f"{r['l0_teacher']:>7.2f} {r['l0_init']:>7.2f} {r['l0_ratio']:>8.4f} "
-              f"{r['seconds']:>7.2f}  {tim}")
+              f"{r['frac_t_below']:>6.1%} {r['frac_t_above']:>6.1%} {r['seconds']:>7.2f}  {tim}")
     for r in recs:
         if r["decomposition"]:
             print(f"  {r['teacher']}: " + ", ".join(f"{k} {v:.4f}" for k, v in r["decomposition"].items()))

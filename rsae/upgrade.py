@@ -581,6 +581,7 @@ def _threshold_sweep(h: Tensor, R: Tensor, z: Tensor, W_dec: Tensor, wn: Tensor,
         z[:, sl] = znew
 
 
+@torch.no_grad()
 def topk_latent_thresholds(
     h: Tensor,
     x: Tensor,
