@@ -140,7 +140,7 @@ def _discrete_peaks(vals: Sequence[Any]) -> list[int]:
 def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Sequence[Any] = (),
                      breakpoints: Sequence[Any] = (), per_gap: int = 10, refine: bool = True,
                      xtol: Any = None, prefilter: Callable[[np.ndarray], np.ndarray] | None = None,
-                     min_points: int = 64) -> list[tuple[Any, Any]]:
+                     min_points: int = 64, cluster: int = 4) -> list[tuple[Any, Any]]:
     """Local extrema ``(x, e(x))`` of the error curve, ascending in ``x``, at the current mp precision.
 
     Parameters
@@ -162,6 +162,9 @@ def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Se
         second order at a smooth extremum, so this gives |e| to full precision).
     min_points : int
         Chebyshev points per interval added to the sample whatever the reference (0: none).
+    cluster : int
+        Points per decade of a geometric layer at every breakpoint and interval end, down to a
+        relative distance of ``10**-max(6, dps/2)`` (0: none).
     prefilter : callable, optional
         Discrete domains only: a float64 version of ``err``; the grid is scanned with it and only
         its peaks (with their neighbours) are evaluated in mp.
@@ -200,6 +203,18 @@ def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Se
             xs.extend(lo + (hi - lo) * (1 - mpmath.cos(mpmath.pi * j / (k - 1))) / 2
                       for j in range(1, k - 1))
             xs = sorted(set(xs))
+        if cluster:
+            # Geometric layers at the breakpoints and the interval ends: the error of a best
+            # approximation oscillates on exponentially shrinking scales there (|x| at a kink,
+            # sign at the gap edge delta), finer than the reference's gaps once the reference
+            # has lost a point -- which the uniform samples between cut points would then miss.
+            depth = max(6, int(mpmath.mp.dps) // 2)
+            rel = [mpmath.mpf(10) ** (-j / mpmath.mpf(cluster)) for j in range(1, cluster * depth + 1)]
+            L = hi - lo
+            extra = []
+            for c in {lo, hi, *[b for b in bps if lo <= b <= hi]}:
+                extra.extend(v for d in rel for v in (c - L * d, c + L * d) if lo < v < hi)
+            xs = sorted(set(xs) | set(extra))
         es = [err(x) for x in xs]
         for i in _discrete_peaks(es):
             x, e = xs[i], es[i]

@@ -80,7 +80,7 @@ Possible issues
   sees a peak near delta only in some iterations and the run ends in ``ConvergenceError``
   ("iteration_limit") with a best error 1.7e-11 (relative) above Zolotarev's.
 * The convergence test asks for ``max|e|/|h| - 1 <= tol`` (default ``10**-dps``); when rounding
-  stops the quadratic convergence above that (three iterations without a tenfold gain, gap below
+  stops the quadratic convergence above that (two iterations without a tenfold gain, gap below
   ``10**-(dps/2)``), or the reference is a fixed point of the exchange (grids), the run ends as
   converged and the history says so.
 * A kink of a bare callable target, where the error peaks, is located by Brent's search only to
@@ -133,12 +133,23 @@ __all__ = ["ChebRational", "parity_reduced_type", "remez_mp"]
 GUARD_DPS = 10
 #: Below this relative error level (error / max|f|) the float64 start stages are skipped.
 FLOAT_START_FLOOR = 1e-11
+#: Below this relative gap max|e|/|h| - 1 the next levelled solve uses inverse iteration
+#: shifted by the current h (see _levelled_error).
+SHIFT_GAP = 1e-3
 #: The working precision never exceeds ``MAX_DPS_FACTOR * dps + 100`` digits.
 MAX_DPS_FACTOR = 4
 
 
 class _Singular(Exception):
     """The levelled-error solve found no admissible eigenvalue."""
+
+
+class _NeedPrecision(Exception):
+    """The levelled-error matrix is too ill-conditioned for the working precision."""
+
+    def __init__(self, cond: Any) -> None:
+        super().__init__(f"condition number {mpmath.nstr(cond, 3)}")
+        self.cond = cond
 
 
 # --------------------------------------------------------------------------- rational in Chebyshev form
@@ -300,17 +311,78 @@ def _sign_definite_per_piece(xs: np.ndarray, qs: np.ndarray, pieces: Sequence[tu
     return True
 
 
+def _inverse_iteration(C: Any, shift: Any, steps: int = 12) -> tuple[Any, list] | None:
+    r"""Eigenpair of the real matrix ``C`` nearest ``shift`` by inverse iteration (Wielandt 1944;
+    Wilkinson 1965, ch. 9), at the current mp precision, or None if it does not settle.
+
+    One LU of :math:`C - \sigma I` (plain lists: ``mpmath.matrix`` indexing dominates at these
+    sizes), then :math:`O(n^2)` per step; each step multiplies the error by
+    :math:`|\lambda - \sigma| / |\lambda' - \sigma|`, tiny when the shift is the previous
+    iterate's levelled error (the exchange converges quadratically).  The eigenvalue is the
+    Rayleigh quotient :math:`v^T C v / v^T v` of the converged vector (first order in its
+    error, which is at rounding level then).
+    """
+    k = C.rows
+    A = [[C[i, j] - (shift if i == j else 0) for j in range(k)] for i in range(k)]
+    perm = list(range(k))
+    for c in range(k):  # LU with partial pivoting, in place
+        p = max(range(c, k), key=lambda i: abs(A[i][c]))
+        if A[p][c] == 0:
+            return None
+        A[c], A[p] = A[p], A[c]
+        perm[c], perm[p] = perm[p], perm[c]
+        for i in range(c + 1, k):
+            f = A[i][c] / A[c][c]
+            A[i][c] = f
+            Ai, Ac = A[i], A[c]
+            for j in range(c + 1, k):
+                Ai[j] -= f * Ac[j]
+
+    def solve(b: list) -> list:
+        y = [b[perm[i]] for i in range(k)]
+        for i in range(k):
+            y[i] -= mpmath.fsum(A[i][j] * y[j] for j in range(i))
+        for i in range(k - 1, -1, -1):
+            y[i] = (y[i] - mpmath.fsum(A[i][j] * y[j] for j in range(i + 1, k))) / A[i][i]
+        return y
+
+    v = [mpmath.mpf(1)] * k
+    lam_old = None
+    tol = mpmath.eps * 100
+    for _ in range(steps):
+        y = solve(v)
+        ny = max(abs(t) for t in y)
+        if ny == 0 or not mpmath.isfinite(ny):
+            return None
+        v = [t / ny for t in y]
+        Cv = [mpmath.fsum(C[i, j] * v[j] for j in range(k)) for i in range(k)]
+        lam = mpmath.fsum(a * b for a, b in zip(v, Cv)) / mpmath.fsum(t * t for t in v)
+        res = max(abs(Cv[i] - lam * v[i]) for i in range(k))
+        scale = max(abs(lam), max(abs(C[i, j]) for i in range(k) for j in range(k)))
+        if res <= tol * scale:
+            return lam, v
+        settled = lam_old is not None and abs(lam - lam_old) <= tol * abs(lam)
+        if settled and res <= mpmath.sqrt(mpmath.eps) * scale:
+            return lam, v
+        lam_old = lam
+    return None
+
+
 def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: Any,
                     check_float: np.ndarray | None,
-                    pieces: Sequence[tuple[float, float]] | None = None
-                    ) -> tuple[Any, ChebRational, Any]:
+                    pieces: Sequence[tuple[float, float]] | None = None,
+                    shift: Any = None, max_cond: Any = None) -> tuple[Any, ChebRational, Any]:
     """Solve the linearised levelled-error problem on the reference ``xs``.
 
     The admissible eigenvalue is the real one of smallest modulus whose denominator keeps a
     strict sign on each piece of the domain (on the reference, in mp, and on ``check_float``);
-    ``pieces`` defaults to the hull ``[lo, hi]``.  Returns ``(h, r, cond)`` where ``cond``
-    estimates the condition number of the eigenproblem's right-hand matrix (used to decide
-    whether to raise the precision).
+    ``pieces`` defaults to the hull ``[lo, hi]``.  With ``shift`` (the previous iterate's
+    levelled error, near convergence) the eigenpair nearest it is found by inverse iteration and
+    taken if admissible -- one LU instead of a dense QR eigen-solve, the cost that dominated
+    (mpmath's ``eig`` works in complex arithmetic); otherwise, all eigenvalues by ``mpmath.eig``.
+    Returns ``(h, r, cond)`` where ``cond`` estimates the condition number of the
+    eigenproblem's right-hand matrix (used to decide whether to raise the precision); raises
+    ``_NeedPrecision`` before the eigen-solve when ``cond`` exceeds ``max_cond``.
     """
     if pieces is None:
         pieces = [(float(lo), float(hi))]
@@ -338,9 +410,17 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
     except ZeroDivisionError as exc:
         raise _Singular("the levelled-error matrix U^T S V_n is singular") from exc
     cond = mpmath.mnorm(B, 1) * mpmath.mnorm(Binv, 1)
+    if max_cond is not None and cond > max_cond:
+        raise _NeedPrecision(cond)
     C = Binv * A
+    fast = _inverse_iteration(C, shift) if (shift is not None and n > 0) else None
     if n == 0:
         evals, evecs = [C[0, 0]], mpmath.matrix([[1]])
+    elif fast is not None:
+        evals = [fast[0]]
+        evecs = mpmath.matrix(n + 1, 1)
+        for j in range(n + 1):
+            evecs[j, 0] = fast[1][j]
     else:
         try:
             evals, evecs = mpmath.eig(C)
@@ -376,6 +456,9 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
         if qv[0] < 0:
             b = [-v for v in b]
         cands.append((abs(mpmath.re(lam)), mpmath.re(lam), b))
+    if not cands and fast is not None:
+        # the eigenpair nearest the shift is not admissible: look at all of them
+        return _levelled_error(xs, fs, ws, m, n, lo, hi, check_float, pieces, shift=None)
     if not cands:
         raise _Singular("no real eigenvalue with a sign-definite denominator")
     _, h, b = min(cands, key=lambda c: c[0])
@@ -549,7 +632,7 @@ def _float_weight(weight: Callable | None, x: np.ndarray) -> np.ndarray:
 
 
 def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Callable | None,
-                      start: Any, use_float_engine: bool) -> Iterator[tuple[list, str]]:
+                      start: Any, use_float_engine: bool) -> Iterator[tuple]:
     """Start references, best first, each with a word on where it came from.
 
     Generated lazily: a later (costlier) candidate is only computed when the exchange from the
@@ -564,6 +647,13 @@ def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Ca
         while len(pts) > N:  # e.g. a previous result's alternation set: any N points will do
             pts = pts[1:] if len(pts) % 2 else pts[:-1]
         yield list(pts), "user"
+    if use_float_engine and weight is None:
+        # Warm start: the float64 engine (barycentric, parity-reduced, mp-polished end game)
+        # gives the alternation set to ~1e-6 relative in well under a second for the gate
+        # problems, from which the mp exchange converges quadratically in two or three steps.
+        got = _float_engine_reference(target, domain, m, n)
+        if got is not None:
+            yield got[0], "remez_float", got[1]
     bps = [float(b) for b in target.breakpoints]
     lo, hi = float(domain.lower), float(domain.upper)
     x = _dense_sample(domain, bps)
@@ -612,14 +702,36 @@ def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Ca
             pass  # no continuous solution either; go on down the cascade
     yield _chebyshev_reference(domain, N), "chebyshev"
     if use_float_engine and weight is None and not tiny_error:
-        try:
-            from .remez_float import remez_float  # the float64 engine (costlier: AAA-Lawson start)
+        # last resort: the float64 engine without its parity reduction (a different path)
+        got = _float_engine_reference(target, domain, m, n, use_parity=False)
+        if got is not None:
+            yield got[0], "remez_float (no parity)", got[1]
 
-            run = remez_float(target, m, n, domain, use_parity=False)
-            if len(run.reference) == N and run.max_error > FLOAT_START_FLOOR:
-                yield [float(v) for v in run.reference], "remez_float"
-        except Exception:
-            return  # any failure of the float engine just means "no start from it"
+
+def _float_engine_reference(target: Target, domain: Domain, m: int, n: int, *,
+                            use_parity: bool = True) -> tuple[list[float], float] | None:
+    """The alternation set of the float64 engine's type ``(m, n)`` fit and its max error, or None.
+
+    None when that run did not converge, has a defect (its reference is then short), or its
+    error is at the float64 noise level (``FLOAT_START_FLOOR`` relative to ``max|f|``: the
+    reference would be noise).
+    """
+    try:
+        from .remez_float import remez_float  # imported late: remez_float imports this module's siblings
+
+        run = remez_float(target, m, n, domain, use_parity=use_parity)
+    except Exception:  # any failure of the float engine just means "no start from it"
+        return None
+    N = m + n + 2
+    if not run.converged or len(run.reference) != N:
+        return None
+    try:
+        fscale = float(np.max(np.abs(target(domain.sample(200)))))
+    except Exception:
+        return None
+    if not run.max_error > FLOAT_START_FLOOR * max(fscale, 1e-300):
+        return None
+    return [float(v) for v in run.reference], float(run.max_error)
 
 
 def _float_error(target: Target, r: ChebRational, weight: Callable | None
@@ -669,8 +781,12 @@ class _Attempt:
 
 
 def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list, *, dps: int,
-              weight: Callable | None, max_iter: int, tol: float, history: list) -> _Attempt:
-    """Remez iterations from the reference ``ref0``: levelled error, extrema, exchange."""
+              weight: Callable | None, max_iter: int, tol: float, history: list,
+              error_hint: float | None = None) -> _Attempt:
+    """Remez iterations from the reference ``ref0``: levelled error, extrema, exchange.
+
+    ``error_hint``: the start's approximate max error (sets the first working precision).
+    """
     N = m_red + n_red + 2
     bps = list(target.breakpoints)
     # The class searched: denominators without a real zero on the hull of the domain, i.e. r is
@@ -689,6 +805,12 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
     check = np.unique(np.concatenate([dom_pts, hull, *gap_pts]))
     pieces = [(hull_lo, hull_hi)]
     wdps = dps + GUARD_DPS
+    if error_hint is not None and error_hint > 0:
+        # The start's error level is known (float64 engine): start at the precision that the
+        # loss of digits in e = f - r calls for, instead of discovering it one solve later.
+        fs0 = max(abs(float(v)) for v in target(np.array([float(x) for x in ref0])))
+        wdps += max(0, math.ceil(math.log10(max(fs0, 1e-300) / error_hint)))
+    prev_h, prev_gap = None, mpmath.inf
     att = _Attempt()
     best = None
     reason = "iteration_limit"
@@ -704,8 +826,30 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
             lo, hi = (mpmath.mpf(domain.lower), mpmath.mpf(domain.upper))
             fs = [target.mp(x) for x in ref]
             ws = [mpmath.mpf(weight(x)) for x in ref] if weight is not None else [mpmath.mpf(1)] * N
+            # digits lost in e = f - r, as far as known before the solve (previous h or hint)
+            h_est = abs(prev_h) if prev_h else (error_hint or 0)
+            fscale0 = max(max(abs(v) for v in fs), mpmath.mpf(10) ** (-dps))
+            lost0 = max(0, math.ceil(float(mpmath.log10(fscale0 / h_est)))) if h_est else 0
             try:
-                h, r, cond = _levelled_error(ref, fs, ws, m_red, n_red, lo, hi, check, pieces)
+                shift = prev_h if prev_gap <= SHIFT_GAP else None
+                h, r, cond = _levelled_error(ref, fs, ws, m_red, n_red, lo, hi, check, pieces,
+                                             shift=shift,
+                                             max_cond=mpmath.mpf(10) ** (wdps - dps - lost0))
+            except _NeedPrecision as exc:
+                # The same rule as after a solve (below), applied before the costly eigen-solve.
+                need = dps + GUARD_DPS + lost0 + max(
+                    0, math.ceil(float(mpmath.log10(exc.cond))) - GUARD_DPS)
+                if need > MAX_DPS_FACTOR * dps + 100:
+                    reason = "precision"
+                    history.append({"iteration": it, "levelled_error": None, "max_error": None,
+                                    "ratio": None, "dps": wdps,
+                                    "note": f"would need {need} digits; giving up"})
+                    break
+                wdps = max(need, wdps + 1) + GUARD_DPS // 2
+                history.append({"iteration": it, "levelled_error": None, "max_error": None,
+                                "ratio": None, "dps": wdps,
+                                "note": f"working precision raised to {wdps} ({exc})"})
+                continue
             except _Singular as exc:
                 history.append({"iteration": it, "levelled_error": None, "max_error": None,
                                 "ratio": None, "note": str(exc), "dps": wdps})
@@ -769,17 +913,18 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
             if best is None or emax < best[0]:
                 best = (emax, h, r, list(ref), ext, wdps)
             gap = (emax - abs(h)) / abs(h) if h != 0 else mpmath.inf
+            prev_h, prev_gap = h, gap
             if gap <= tol:
                 converged, reason = True, "converged"
                 best = (emax, h, r, list(ref), ext, wdps)
                 break
             gaps.append(abs(gap))
-            if (len(gaps) >= 4 and max(gaps[-3:]) <= mpmath.mpf(10) ** (-(dps // 2))
-                    and min(gaps[-3:]) > gaps[-4] / 10):
+            if (len(gaps) >= 3 and max(gaps[-2:]) <= mpmath.mpf(10) ** (-(dps // 2))
+                    and min(gaps[-2:]) > gaps[-3] / 10):
                 # Quadratic convergence has ended at a floor set by rounding (the levelled solve,
-                # the extremum search): three iterations without a tenfold gain, all three gaps
-                # small (a gap that jumps back up means a peak the search only sometimes sees,
-                # which is not convergence).  E* is then known to >= dps/2 digits.
+                # the extremum search): two iterations without a tenfold gain, both gaps small
+                # (a gap that jumps back up means a peak the search only sometimes sees, which
+                # is not convergence).  E* is then known to >= dps/2 digits.
                 converged, reason = True, "converged"
                 history[-1]["note"] = f"stalled at max|e|/|h| - 1 = {mpmath.nstr(gap, 3)}"
                 best = (emax, h, r, list(ref), ext, wdps)
@@ -821,11 +966,13 @@ def _remez_mp_run(target: Target, m: int, n: int, domain: Domain, *, dps: int,
     chosen: _Attempt | None = None
     origin = "none"
     total_it = 0
-    for ref0, where in _start_references(target, domain, m_red, n_red, weight, start, use_float_engine):
+    for ref0, where, *hint in _start_references(target, domain, m_red, n_red, weight, start,
+                                                use_float_engine):
         history.append({"iteration": total_it, "levelled_error": None, "max_error": None,
                         "ratio": None, "note": f"start: {where}"})
         att = _exchange(target, m_red, n_red, domain, ref0, dps=dps, weight=weight,
-                        max_iter=max_iter, tol=tol, history=history)
+                        max_iter=max_iter, tol=tol, history=history,
+                        error_hint=hint[0] if hint else None)
         total_it += att.iterations
         if att.best is not None and (chosen is None or att.converged or att.best[0] < chosen.best[0]):
             chosen, origin = att, where
