@@ -245,6 +245,10 @@ def run_teacher(
         "calibration_loss": [report.calibration.loss_start, report.calibration.loss_end],
         "frac_t_below_calibration": report.frac_t_below,
         "frac_t_above_calibration": report.frac_t_above,
+        "jump": getattr(report, "jump", None),
+        "topk_thresholds": getattr(report, "topk_thresholds", None),
+        "refit_decoder": getattr(report, "refit_decoder", False),
+        "stage_seconds": dict(getattr(report, "timings", {}) or {}),
     }
     rec["timing"] = {
         "init_seconds": init_sec,
@@ -321,19 +325,25 @@ RECON_CALIBRATION_STEPS = 50
 def remedy_specs(family: str, lr: float = 1e-3) -> list[dict]:
     """The remedies tried where the RSAE does not beat the control (the issue's 'Also' list).
 
-    Each spec changes one thing against the main-table RSAE:
+    Each spec changes one thing against the main-table RSAE (``upgrade_init`` defaults: for
+    JumpReLU/TopK the exact edge gate, ``jump="edge"``):
 
     * ``gate_lr_x10`` / ``gate_lr_x0.1`` -- the gate's shared scalars ``(a, b, C_in, C_out)`` get
       their own Adam rate (``FinetuneConfig.gate_lr``), 10x above / below the weights' ``lr``;
-    * ``type_p_q`` -- another rational type for the Remez fit (``upgrade_init(rational_type=)``);
-    * ``no_calibration`` -- the shifted Remez gate without the l2 calibration
-      (``calibration_steps=0``);
+    * ``interior_p_q`` (JumpReLU/TopK) -- the paper's placement: a Remez fit of type ``(p, q)``
+      with the jump inside ``[-1, 1]`` and l2 calibration (``jump="interior"``); ``(9, 8)`` is the
+      paper's type, the others the 'gate type' remedy; ``type_p_q`` (ReLU) -- another type;
+    * ``interior_no_calibration`` / ``no_calibration`` -- the Remez gate without the l2
+      calibration (``calibration_steps=0``);
     * ``recon_calibration`` -- the calibration objective replaced: instead of matching the teacher's
       gate outputs in l2, the gate scalars alone are fitted to the *reconstruction* objective
       (MSE + lambda * l1 under the L0 controller at the target, weights frozen) for
-      ``RECON_CALIBRATION_STEPS`` steps, starting from the uncalibrated Remez gate; then the same
-      fine-tune as the RSAE.  This spends ``RECON_CALIBRATION_STEPS`` more (gate-only) steps than
-      the control.
+      ``RECON_CALIBRATION_STEPS`` steps from the uncalibrated Remez gate, then the RSAE's fine-tune
+      (``RECON_CALIBRATION_STEPS`` more gate-only steps than the control);
+    * ``topk_global_threshold`` (TopK) -- one ``tau_k`` instead of per-latent thresholds;
+    * ``refit_decoder`` -- ``upgrade_init(refit_decoder=True)`` (ridge refit of ``W_dec`` on the
+      calibration tokens); its row is compared with a control given the same refit
+      (``controls.refit_control_decoder``), the ``control_refit`` row.
     """
     specs = [
         {"name": "gate_lr_x10", "what": f"gate scalars at Adam rate {10 * lr:g}", "ft": {"gate_lr": 10 * lr}},
@@ -343,17 +353,48 @@ def remedy_specs(family: str, lr: float = 1e-3) -> list[dict]:
             "ft": {"gate_lr": 0.1 * lr},
         },
     ]
-    for t in OTHER_TYPES[family]:
+    jump = family != "relu"
+    base = {"jump": "interior"} if jump else {}
+    pre = "interior_" if jump else ""
+    types = (((9, 8),) if jump else ()) + OTHER_TYPES[family]
+    for t in types:
         specs.append(
-            {"name": f"type_{t[0]}_{t[1]}", "what": f"rational type {t}", "init": {"rational_type": t}}
+            {
+                "name": f"{'interior' if jump else 'type'}_{t[0]}_{t[1]}",
+                "what": f"{'jump inside [-1, 1], ' if jump else ''}rational type {t}, l2 calibration",
+                "init": {**base, "rational_type": t},
+            }
         )
-    specs.append({"name": "no_calibration", "what": "no l2 calibration", "init": {"calibration_steps": 0}})
+    specs.append(
+        {
+            "name": f"{pre}no_calibration",
+            "what": f"{'jump inside, ' if jump else ''}Remez gate without calibration",
+            "init": {**base, "calibration_steps": 0},
+        }
+    )
     specs.append(
         {
             "name": "recon_calibration",
-            "what": f"gate-only calibration on reconstruction ({RECON_CALIBRATION_STEPS} steps)",
-            "init": {"calibration_steps": 0},
+            "what": f"gate-only calibration on reconstruction ({RECON_CALIBRATION_STEPS} steps)"
+            + (", jump inside" if jump else ""),
+            "init": {**base, "calibration_steps": 0},
             "gate_only_steps": RECON_CALIBRATION_STEPS,
+        }
+    )
+    if family == "topk":
+        specs.append(
+            {
+                "name": "topk_global_threshold",
+                "what": "one global tau_k",
+                "init": {"topk_thresholds": "global"},
+            }
+        )
+    specs.append(
+        {
+            "name": "refit_decoder",
+            "what": "ridge refit of W_dec at init (control_refit: the control with the same refit)",
+            "init": {"refit_decoder": True},
+            "control_refit": True,
         }
     )
     return specs
@@ -395,12 +436,26 @@ def run_remedies(rec: dict, teacher, init, x_train, ev, steps: int, seed: int, f
         ft = _ft(m, x_train, steps, tgt, seed, **spec.get("ft", {}))
         res = ev(m)
         c = rec["control"]
+        if spec.get("control_refit"):
+            ctrl, aux, over = controls.make_control(teacher)
+            refit = controls.refit_control_decoder(ctrl, x_train[:8192])
+            _ft(ctrl, x_train, steps, tgt, seed, aux=aux, **over)
+            c = {**ev(ctrl), "refit": refit}
+            out.append(
+                {
+                    "name": "control_refit",
+                    "what": "control with the same decoder refit",
+                    **c,
+                    "is_control": True,
+                }
+            )
         row = {
             "name": spec["name"],
             "what": spec["what"],
             **res,
             "steps_per_s": ft["steps_per_s"],
             "seconds": time.perf_counter() - t0,
+            "opponent": "control_refit" if spec.get("control_refit") else "control",
             "beats_control_mse": res["mse"] < c["mse"],
             "beats_control_delta_ce": res["delta_ce"] < c["delta_ce"],
             "l0_matched_to_control": res["l0"] <= 1.02 * c["l0"],

@@ -78,7 +78,7 @@ def test_ste_jumprelu_gate_values_and_threshold_gradient():
     t = _sae(JumpReLUSAE, "jumprelu")
     with torch.no_grad():
         t.gate.threshold.fill_(0.3)
-    ctrl, aux, over = controls.make_control(t)
+    ctrl, aux, over = controls.make_control(t, fold=False)  # unfolded: bitwise the teacher's codes
     x = torch.randn(512, 8, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(ctrl.encode(x), t.encode(x), rtol=0, atol=0)
     ctrl.encode(x).sum().backward()
@@ -98,3 +98,62 @@ def test_auxk_loss_only_after_latents_die():
     losses = [aux(model=ctrl, x=x, h=h, z=z, x_hat=ctrl.decode(z)) for _ in range(30)]
     assert float(losses[0].detach()) == 0.0  # nothing has been dead for 100 tokens yet
     assert float(losses[-1].detach()) > 0 and losses[-1].requires_grad
+
+
+def test_folded_jumprelu_control_is_the_same_function_with_a_scaled_bandwidth():
+    t = _sae(JumpReLUSAE, "jumprelu")
+    with torch.no_grad():
+        t.gate.threshold.copy_(torch.linspace(0.1, 2.0, 16))
+    ctrl, _, _ = controls.make_control(t)  # folded by default
+    x = torch.randn(512, 8, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(ctrl(x), t(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ctrl.gate.threshold.detach(), torch.full((16,), 0.5))
+    c = torch.linspace(0.1, 2.0, 16) / 0.5
+    torch.testing.assert_close(ctrl.gate.eps, 0.05 / c)
+    raw, _, _ = controls.make_control(t, fold=False)
+    torch.testing.assert_close(raw.gate.eps, torch.full((16,), 0.05))
+
+
+def test_refit_control_decoder_keeps_the_codes_and_lowers_the_error():
+    t = _sae(TopKSAE, "topk", k=3, rescale_acts_by_decoder_norm=True)
+    ctrl, _, _ = controls.make_control(t)
+    x = torch.randn(3000, 8, generator=torch.Generator().manual_seed(5))
+    z0 = t.encode(x)
+    res = controls.refit_control_decoder(ctrl, x, ridge=1e-3)
+    assert not ctrl.cfg.rescale_acts_by_decoder_norm
+    assert (ctrl.encode(x) != 0).eq(z0 != 0).all()  # same support: the rescaling was folded exactly
+    assert res["mse_calibration_after"] < res["mse_calibration_before"]
+
+
+def test_frontier_verdict_interpolates_and_never_extrapolates():
+    from study.report import frontier_verdict
+
+    ctrl = [{"l0": 10.0, "mse": 10.0}, {"l0": 40.0, "mse": 2.5}]  # mse = 100 / L0 between the points
+    fr = {
+        "control": ctrl,
+        "rsae": [
+            {"l0": 20.0, "mse": 4.9},  # control at 20: 5.0 -> below
+            {"l0": 20.0, "mse": 5.1},  # above
+            {"l0": 80.0, "mse": 0.1},  # outside the control's range: not compared
+        ],
+    }
+    v = frontier_verdict(fr, "mse")
+    assert v["compared"] == 2 and v["below"] == 1
+    assert v["points"][0][2] == pytest.approx(5.0)
+
+
+def test_remedies_cover_gate_lr_type_and_calibration():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import reproduce_paper as rp
+
+    for fam in ("relu", "jumprelu", "topk"):
+        specs = rp.remedy_specs(fam)
+        names = [s["name"] for s in specs]
+        assert len(set(names)) == len(names)
+        assert {"gate_lr_x10", "gate_lr_x0.1", "recon_calibration", "refit_decoder"} <= set(names)
+        assert any(s.get("init", {}).get("rational_type") for s in specs)  # another gate type
+        assert any(s.get("init", {}).get("calibration_steps") == 0 for s in specs)
+    rec = {"rsae": {"mse": 1.0, "delta_ce": 0.1}, "control": {"mse": 1.1, "delta_ce": 0.1}}
+    assert rp.loses_to_control(rec)  # a tie in delta-CE is not a win
+    rec["rsae"]["delta_ce"] = 0.09
+    assert not rp.loses_to_control(rec)
