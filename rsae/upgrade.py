@@ -757,7 +757,6 @@ def calibrate_gate(
         warnings.warn("no active teacher elements to calibrate on; keeping the Remez gate", RuntimeWarning,
                       stacklevel=2)
         return CalibrationResult(a.tolist(), b.tolist(), 1.0, 1.0, 0.0, 0.0, 0, 0, time.perf_counter() - t0)
-    opt = torch.optim.Adam([a, b, log_ci, log_co], lr=lr)
 
     def objective() -> float:
         """The true l2 objective (rectified gate everywhere)."""
@@ -770,6 +769,9 @@ def calibrate_gate(
     # Already exact (e.g. ReLU, where r(t) = t is in the family): nothing to calibrate.
     if start <= 1e-20 * max(float((y**2).mean()), 1e-300):
         steps = 0
+    # created only when needed: the first torch.optim.Adam of a process imports torch._dynamo
+    # (1.4 s measured here), which an exact start (ReLU) should not pay
+    opt = torch.optim.Adam([a, b, log_ci, log_co], lr=lr) if steps > 0 else None
     for _ in range(steps):
         opt.zero_grad()
         loss = loss_fn()
