@@ -1,30 +1,42 @@
 """Initialise a Rational SAE from a ReLU / JumpReLU / TopK teacher (the paper's step 1).
 
-The four steps, each a named function:
+The steps, each a named function:
 
-1. **Normalised gate fit** (:func:`fit_normalised_gate`).  All three teacher gates are
-   ``h (sign(h - c) + 1) / 2``.  After per-latent scaling (step 3) every latent sees one
-   normalised gate ``t H(t - kappa)`` (ReLU: ``kappa = 0``).  We fit it with
-   :func:`ratapprox.minimax` (relaxed Remez exchange) on the paper's 4001-point grid on
-   ``[-1, 1]``, with the neighbourhood ``(kappa - delta, kappa + delta)`` of the jump excluded for
-   JumpReLU/TopK (a rational cannot be uniformly close to a discontinuous function), and convert
-   it with :func:`ratapprox.pade.to_safe_pade` to ``P(t) / (1 + |B(t)|)``.
-2. **Exact sparsity** (:func:`enforce_zero_region`).  The gate rectifies, ``z = C_out max(g, 0)``,
-   and the sign of ``r = P/Q`` is the sign of ``P`` (``Q >= 1``).  We lower ``a_0`` by
-   ``max(0, max_{t in [-1, kappa]} P(t))`` (on a fine grid): then ``r <= 0`` wherever the teacher
-   gate is 0, so the RSAE never fires where the teacher does not (in range; below ``t = -1`` the
-   gate is 0 by definition).  The cost is recorded: the uniform error on the fitted domain before
-   and after the shift.
+1. **Normalised gate.**  All three teacher gates are ``h (sign(h - c) + 1) / 2``.  After
+   per-latent scaling (step 3) every latent sees one normalised gate ``u H(u - kappa)`` (ReLU:
+   ``kappa = 0``).  Two placements of the jump (``upgrade_init(jump=...)``):
+
+   * ``"edge"`` (default for JumpReLU/TopK, :func:`edge_gate`): a shared offset
+     ``beta = -(1 + kappa)`` folded into ``b_enc`` moves every threshold to ``t = -1``, where the
+     gate is exactly 0 below by its specification; above it the teacher is the line
+     ``t + 1 + kappa``, which the safe-Padé form represents exactly.  RSAE-init then *is* the
+     (thresholded) teacher; no fit and no calibration.
+   * ``"interior"`` (the paper's recipe, :func:`fit_normalised_gate`): :func:`ratapprox.minimax`
+     (relaxed Remez exchange) on the paper's 4001-point grid on ``[-1, 1]``, with the
+     neighbourhood ``(kappa, kappa + 2 delta)`` of the jump excluded (a rational cannot be
+     uniformly close to a discontinuous function), converted with
+     :func:`ratapprox.pade.to_safe_pade` to ``P(t) / (1 + |B(t)|)``.  Within 1.5-3.3% of the
+     study's JumpReLU teachers in MSE: the excluded band holds up to 19% of the active elements.
+2. **Exact sparsity** (interior; :func:`enforce_zero_region`, :func:`_constrained_numerator`).  The
+   gate rectifies, ``z = C_out max(g, 0)``, and the sign of ``r = P/Q`` is the sign of ``P``
+   (``Q >= 1``): the numerator is refitted under ``P <= 0`` on ``[-1, kappa]`` (a linear programme)
+   and ``a_0`` lowered by whatever ``P > 0`` remains on a fine grid, so the RSAE never fires where
+   the teacher does not.
 3. **Weights and per-latent scales** (:func:`latent_scales`, :func:`fold_scales`).  JumpReLU is
    jointly homogeneous, ``h H(h - theta) = c (h/c) H(h/c - theta/c)``; with ``c_j = theta_j /
-   kappa`` latent ``j`` sees ``t H(t - kappa)``.  ``1/c_j`` is folded into column ``j`` of
+   kappa`` latent ``j`` sees ``u H(u - kappa)``.  ``1/c_j`` is folded into column ``j`` of
    ``W_enc`` and ``b_enc``, ``c_j`` into row ``j`` of ``W_dec``; nothing per-latent is added to the
    model.  ReLU is homogeneous for any ``c_j > 0``: we take a high quantile (default 0.99) of each
    latent's positive pre-activations, so every latent's active range maps onto ``[0, 1]``.  TopK
-   gets one supplied threshold ``tau_k`` (:func:`estimate_topk_threshold`) and ``c = tau_k / kappa``.
-4. **Calibration** (:func:`calibrate_gate`): Adam on ``(a, b, log C_in, log C_out)`` minimising
-   ``E |phi_rsae(h) - phi_teacher(h)|^2`` over the teacher's real (folded) pre-activations, with the
-   projection of step 2 after every step so that exact sparsity is kept throughout.
+   gets thresholds ``tau_j`` and ``c_j = tau_j / kappa``: per latent, chosen to minimise the
+   calibration reconstruction error at the teacher's L0 (:func:`topk_latent_thresholds`, default),
+   or one global ``tau_k`` (:func:`estimate_topk_threshold`).
+4. **Calibration** (interior; :func:`calibrate_gate`): Adam on ``(a, b, log C_in, log C_out)``
+   minimising ``E |phi_rsae(h) - phi_teacher(h)|^2`` over the teacher's real (folded)
+   pre-activations, with the projection of step 2 after every step so that exact sparsity is kept
+   throughout.
+5. **Decoder refit** (option ``refit_decoder``, off by default; :func:`refit_decoder_ridge`): ridge
+   least squares of ``W_dec`` for the RSAE's codes on the calibration tokens.
 
 Treatments of special latents (counted in :class:`UpgradeReport`):
 
