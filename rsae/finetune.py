@@ -166,7 +166,8 @@ class L0Controller:
 
     **Shift.** lambda acts only through the optimiser, slowly: on threshold-like gates (JumpReLU-
     and TopK-derived RSAEs) the MSE gradient lowered the effective thresholds faster than the
-    l1 term could answer, and L0 drifted 15-25% above the target within 100 steps.  The second
+    l1 term could answer, and L0 drifted up to 26% above the target within 100 steps (the
+    figures are in docs/rsae.md, "Fine-tune and the L0 controller").  The second
     actuator moves every pre-activation directly: after each step ``b_enc -= ds`` with
 
     .. math::
