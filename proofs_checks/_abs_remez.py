@@ -16,12 +16,13 @@ n = 90; Stahl 1993), and this form is well conditioned where the monomial basis 
 ``e(x) = x - r(x^2)`` on [0, 1].
 
 Algorithm (rational Remez, multiple exchange; Remez 1934, Werner 1962; Varga, Ruttan &
-Carpenter 1993 computed E_{2k,2k}(|x|) this way to k = 40):
+Carpenter 1993 used the same sqrt reduction to tabulate E_{n,n}(|x|) in high precision):
 
-1. warm start: ``ratapprox.remez_float.remez_float("abs", 2k, 2k)`` (float64 barycentric Remez,
-   a few seconds at n = 90) gives the poles ``q_j`` (float64 eigenvalues) and, from the sign runs of its error
-   on a log grid, a reference ``0 = x_0 < ... < x_{2k+1} = 1``; ``c, w`` by a least-squares fit
-   with the poles fixed;
+1. warm start: continuation from the degree below (poles and reference resampled in log scale,
+   then ``c, w`` by least squares with the poles fixed); for k = 1, or when that fails,
+   ``ratapprox.remez_float.remez_float("abs", 2k, 2k)`` (float64 barycentric Remez, a few seconds
+   at n = 90): its poles give ``q_j``, the sign runs of its error on a log grid a reference
+   ``0 = x_0 < ... < x_{2k+1} = 1``;
 2. levelled system ``x_i - r(x_i^2) = (-1)^i h`` (2k+2 equations, unknowns ``c, w, log q, h``)
    solved by Newton in mpmath: residuals in working precision, Jacobian in float64 after
    equilibration (a quasi-Newton step that contracts by about cond(J) 1e-16 per step), with a
@@ -70,6 +71,7 @@ __all__ = [
     "best_sqrt_pf",
     "certify_sqrt_pf",
     "monomial_in_x",
+    "sqrt_sequence",
 ]
 
 _L1 = 201  # box centres and half-widths live on the 2^-201 grid
@@ -154,20 +156,35 @@ def _float_start(k: int) -> tuple[SqrtPF, list]:
         raise ArithmeticError(f"float64 start for k = {k}: ratapprox.remez_float returned no rational")
     R = fit.rational
     p = R.poles()
-    y = np.sort(np.abs(p.imag[p.imag > 0]))
-    if y.size != k or np.max(np.abs(p.real)) > 1e-6 * max(1.0, float(np.max(np.abs(p)))):
-        raise ArithmeticError(f"float64 start for k = {k}: poles not k imaginary pairs")
+    good = (p.imag > 0) & (np.abs(p.real) <= 1e-6 * np.maximum(1.0, np.abs(p)))
+    y = np.sort(p.imag[good])
+    repaired = 0
+    # a fit that did not converge can carry a spurious real pole pair (|x| at (84, 84): +-0.80);
+    # replace each missing imaginary pair by one in the widest gap (in log scale) of the others
+    while 0 < y.size < k:
+        ly = np.log(y)
+        i = int(np.argmax(np.diff(ly))) if y.size > 1 else 0
+        new = math.exp((ly[i] + ly[i + 1]) / 2) if y.size > 1 else 2 * y[0]
+        y = np.sort(np.append(y, new))
+        repaired += 1
+    if y.size != k:
+        raise ArithmeticError(f"float64 start for k = {k}: {y.size} imaginary pole pairs, need {k}")
     q = y**2
     xs = _log_grid(float(y[0]), 40 + 15 * k)
-    ex = xs - R(xs)
-    idx = _sign_run_extrema(xs, ex)
-    if idx.size != 2 * k + 2:
-        raise ArithmeticError(f"float64 start for k = {k}: {idx.size} sign runs, need {2 * k + 2}")
     A = np.concatenate([np.ones((xs.size, 1)), 1 / (xs[:, None] ** 2 + q)], axis=1)
     sc = np.max(np.abs(A), axis=0)
-    sol = np.linalg.lstsq(A / sc, R(xs), rcond=None)[0] / sc
+    # c, w: least squares to the fit itself, or to sqrt when its poles had to be repaired
+    sol = np.linalg.lstsq(A / sc, xs if repaired else R(xs), rcond=None)[0] / sc
+    ex = xs - A @ sol
+    pts = xs[_sign_run_extrema(xs, ex)]
+    while repaired and 2 < pts.size < 2 * k + 2:  # too few runs after a repair: split the widest gaps
+        lp = np.log(pts[1:])
+        i = int(np.argmax(np.diff(lp)))
+        pts = np.sort(np.append(pts, math.exp((lp[i] + lp[i + 1]) / 2)))
+    if pts.size != 2 * k + 2:
+        raise ArithmeticError(f"float64 start for k = {k}: {pts.size} sign runs, need {2 * k + 2}")
     rat = SqrtPF(mp.mpf(float(sol[0])), [mp.mpf(float(v)) for v in sol[1:]], [mp.mpf(float(v)) for v in q])
-    ref = [mp.mpf(float(xs[i])) for i in idx]
+    ref = [mp.mpf(float(v)) for v in pts]
     ref[0], ref[-1] = mp.mpf(0), mp.mpf(1)
     return rat, ref
 
@@ -230,7 +247,10 @@ def _newton(rat: SqrtPF, h, ref: list, *, maxit: int = 30) -> tuple[SqrtPF, obje
         if fnorm <= floor + abs(h) * mp.mpf(10) ** -18:
             break
         if use_mp:
-            dxm = mp.lu_solve(_jacobian_mp(rat, ref), mp.matrix(F))
+            try:
+                dxm = mp.lu_solve(_jacobian_mp(rat, ref), mp.matrix(F))
+            except (ZeroDivisionError, TypeError) as exc:  # mpmath's LU on a singular matrix
+                raise ArithmeticError(f"singular levelled-system Jacobian ({exc!r})") from exc
             dx = [dxm[i] for i in range(len(F))]
         else:
             J = _jacobian_float(rat, ref)
@@ -295,6 +315,30 @@ def _exchange(rat: SqrtPF, ref: list) -> list:
     return new
 
 
+def _continuation_start(prev: SqrtResult, k: int) -> tuple[SqrtPF, list]:
+    """Start for degree k from the solution at k - 1: poles and reference resampled in log scale
+    (quantile interpolation) and scaled by sqrt(k/(k-1)), since the extremal points and poles of
+    the best approximants of |x| scale like exp(-c sqrt(n)) (Stahl 1993); c, w by least squares.
+    Works for steps of one degree (k - 1 -> k); from k - 4 the exchange loses the alternation."""
+
+    def resample(vals: list, size: int, scale: float) -> np.ndarray:
+        # quantile interpolation of log(vals), then an affine stretch that fixes the largest
+        # value (the reference's x = 1; the largest pole, q ~ 20, barely moves with k)
+        lv = np.log(np.array([float(v) for v in vals]))
+        li = np.interp(np.linspace(0, 1, size), np.linspace(0, 1, lv.size), lv)
+        return np.exp(lv[-1] + (li - lv[-1]) * scale)
+
+    sc = math.sqrt(k / prev.rational.k)
+    q = resample(prev.rational.q, k, sc)
+    rn = resample(prev.reference[1:], 2 * k + 1, sc)
+    xs = _log_grid(math.sqrt(q[0]), 40 + 15 * k)
+    A = np.concatenate([np.ones((xs.size, 1)), 1 / (xs[:, None] ** 2 + q)], axis=1)
+    cs = np.max(np.abs(A), axis=0)
+    sol = np.linalg.lstsq(A / cs, xs, rcond=None)[0] / cs
+    rat = SqrtPF(mp.mpf(float(sol[0])), [mp.mpf(float(v)) for v in sol[1:]], [mp.mpf(float(v)) for v in q])
+    return rat, [mp.mpf(0), *[mp.mpf(float(v)) for v in rn[:-1]], mp.mpf(1)]
+
+
 def _remez(k: int, rat: SqrtPF, ref: list, tol: float, maxit: int) -> tuple:
     h = mp.mpf(0)
     notes: list[str] = []
@@ -318,13 +362,21 @@ def _remez(k: int, rat: SqrtPF, ref: list, tol: float, maxit: int) -> tuple:
     return rat, h, ref, emax, it, conv, notes
 
 
-def best_sqrt_pf(k: int, *, tol: float = 1e-12, maxit: int = 12, dps: int | None = None) -> SqrtResult:
+_FAILURES = (ArithmeticError, ZeroDivisionError, ValueError, np.linalg.LinAlgError)
+
+
+def best_sqrt_pf(
+    k: int, *, prev: SqrtResult | None = None, tol: float = 1e-12, maxit: int = 12, dps: int | None = None
+) -> SqrtResult:
     """Best type (k, k) approximation of sqrt on [0, 1] (the (2k, 2k) of |x|), see the module doc.
 
     Parameters
     ----------
     k : int
         ``>= 1``; ``n = 2k`` is the |x| degree.
+    prev : SqrtResult, optional
+        The converged result at ``k - 1``: warm start by continuation.  Without it, or when the
+        continuation does not converge, the start is ratapprox's float64 fit of |x|.
     tol : float
         Stop when ``(max_i |e(x_i)| - |h|)/|h| < tol`` on the exchanged reference.
     maxit : int
@@ -333,19 +385,53 @@ def best_sqrt_pf(k: int, *, tol: float = 1e-12, maxit: int = 12, dps: int | None
         Working decimal digits; default ``30 + k // 2`` (the equilibrated Jacobian has condition
         about 1e13 at k = 45, and we want the levelled error to 1e-12 relative).
 
-    Notes
-    -----
-    A continuation start (the previous degree's poles and reference resampled in log scale) was
-    tried and dropped: Newton on the levelled system from it stalls from n = 16 on (no nearby
-    solution with real poles), whereas the float64 fit is close enough at every n tried (2..90).
+    Raises
+    ------
+    ValueError
+        ``k`` not a positive integer.
+    ArithmeticError
+        Neither start converged to a usable float64 start (reported by :func:`sqrt_sequence`).
     """
     if int(k) != k or k < 1:
         raise ValueError(f"`k` must be a positive integer, got {k!r}")
     t0 = time.perf_counter()
     dps = int(dps or 30 + k // 2)
+    notes: list[str] = []
     with mp.workdps(dps):
-        rat, h, ref, emax, it, conv, notes = _remez(k, *_float_start(k), tol, maxit)
-        return SqrtResult(2 * k, rat, abs(h), emax, ref, it, conv, dps, time.perf_counter() - t0, notes)
+        out = None
+        if prev is not None and prev.converged and prev.rational is not None and prev.n == 2 * k - 2:
+            try:
+                out = _remez(k, *_continuation_start(prev, k), tol, maxit)
+                notes.append(f"warm start: continuation from n = {prev.n}")
+                if not out[5]:
+                    notes.append(f"continuation did not converge {out[6]}; float64 start instead")
+                    out = None
+            except _FAILURES as exc:
+                notes.append(f"continuation failed ({exc!r}); float64 start instead")
+        if out is None:
+            out = _remez(k, *_float_start(k), tol, maxit)
+            notes.append("warm start: ratapprox.remez_float (float64)")
+        rat, h, ref, emax, it, conv, more = out
+        secs = time.perf_counter() - t0
+        return SqrtResult(2 * k, rat, abs(h), emax, ref, it, conv, dps, secs, notes + more)
+
+
+def sqrt_sequence(k_max: int, **kw) -> list[SqrtResult]:
+    """``best_sqrt_pf(k)`` for k = 1 .. k_max, each warm-started from k - 1 (continuation).
+
+    A degree where both starts fail is returned with ``converged=False`` and the reason in
+    ``notes``; the next degree then starts from ratapprox's float64 fit.
+    """
+    out: list[SqrtResult] = []
+    prev = None
+    for k in range(1, k_max + 1):
+        try:
+            res = best_sqrt_pf(k, prev=prev, **kw)
+        except _FAILURES as exc:
+            res = SqrtResult(2 * k, None, None, None, [], 0, False, 0, 0.0, [f"failed: {exc!r}"])
+        out.append(res)
+        prev = res if res.converged else None
+    return out
 
 
 # ------------------------------------------------------------------------------------ certificate

@@ -45,14 +45,21 @@ __all__ = ["run"]
 _WIDTH_TO_DECIDE = 1e-2  # a point whose relative bracket width exceeds this is reported, not used
 
 
-def _point(n: int) -> dict:
-    """Best (n, n) |x| error (n even) with its two rigorous certificates; ReLU (n+1, n) is half."""
+def _point(n: int, prev=None) -> tuple[dict, object]:
+    """Best (n, n) |x| error (n even) with its two rigorous certificates; ReLU (n+1, n) is half.
+
+    ``prev``: the result at n - 2 (continuation start).  Returns (record, SqrtResult or None).
+    """
     from ratapprox import Domain
     from ratapprox.certify import lower_bound_de_la_vallee_poussin
 
     from ._abs_remez import best_sqrt_pf, certify_sqrt_pf, monomial_in_x
 
-    res = best_sqrt_pf(n // 2)
+    try:
+        res = best_sqrt_pf(n // 2, prev=prev)
+    except (ArithmeticError, ZeroDivisionError, ValueError) as exc:
+        return {"n": n, "type_abs": [n, n], "type_relu": [n + 1, n], "converged": False,
+                "decided": False, "notes": [f"Remez failed: {exc!r}"]}, None
     rec: dict = {
         "n": n,
         "type_abs": [n, n],
@@ -63,9 +70,9 @@ def _point(n: int) -> dict:
         "dps": res.dps,
         "notes": list(res.notes),
     }
-    if res.rational is None or res.levelled is None:
+    if res.rational is None or res.levelled is None or not res.converged:
         rec["decided"] = False
-        return rec
+        return rec, None
     E = float(res.levelled)
     cert = certify_sqrt_pf(res.rational, res.reference)
     # ratapprox's de la Vallee Poussin bound on [-1, 1] for the same rational (exact monomial form)
@@ -106,7 +113,7 @@ def _point(n: int) -> dict:
     width = (upper - lower) / upper if upper > 0 else math.inf
     rec["relative_width"] = width
     rec["decided"] = bool(res.converged and width <= _WIDTH_TO_DECIDE and lower > 0)
-    return rec
+    return rec, res
 
 
 def _predict_n(pts: list[dict], eps: float) -> int:
@@ -146,8 +153,13 @@ def run(quick: bool = False) -> dict:
     base = list(range(2, 17 if quick else 41, 2))
     eps_list = [10.0**-j for j in range(2, 7 if quick else 13)]
     pts: dict[int, dict] = {}
+    sols: dict[int, object] = {}
+
+    def compute(n: int) -> None:
+        pts[n], sols[n] = _point(n, sols.get(n - 2))
+
     for n in base:
-        pts[n] = _point(n)
+        compute(n)
     # beyond the dense range: for each eps, the two degrees that straddle it (predicted from the
     # certified points, then moved until certified: E_n is non-increasing in n, so upper(n) <= eps
     # < lower(n - 2) proves n minimal)
@@ -156,18 +168,15 @@ def run(quick: bool = False) -> dict:
             for _ in range(6):
                 ok = [d for d in pts.values() if d.get("decided")]
                 reach = sorted(d["n"] for d in ok if d["relu_upper"] <= eps)
-                if reach and reach[0] - 2 in pts and pts[reach[0] - 2].get("decided") and \
-                        pts[reach[0] - 2]["relu_lower"] > eps:
-                    break
-                if reach and reach[0] - 2 not in pts:
+                if reach and reach[0] - 2 in pts:
+                    break  # decided, or n - 2 failed / undecided: reported as "<= n"
+                if reach:
                     new = [reach[0] - 2]
                 else:
                     guess = _predict_n(ok, eps)
-                    new = [m for m in (guess - 2, guess) if m not in pts]
-                    if not new:  # prediction already computed but not decisive: widen upward
-                        new = [max(pts) + 2]
+                    new = [m for m in (guess - 2, guess) if m not in pts] or [max(pts) + 2]
                 for m in new:
-                    pts[m] = _point(m)
+                    compute(m)
     data = [pts[n] for n in sorted(pts)]
     undecided = [
         {"n": d["n"], "reason": "Remez did not converge" if not d.get("converged") else
