@@ -709,7 +709,7 @@ def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Ca
 
 
 def _float_engine_reference(target: Target, domain: Domain, m: int, n: int, *,
-                            use_parity: bool = True) -> tuple[list[float], float] | None:
+                            use_parity: bool = True) -> tuple[list, float] | None:
     """The alternation set of the float64 engine's type ``(m, n)`` fit and its max error, or None.
 
     None when that run did not converge, has a defect (its reference is then short), or its
@@ -731,7 +731,16 @@ def _float_engine_reference(target: Target, domain: Domain, m: int, n: int, *,
         return None
     if not run.max_error > FLOAT_START_FLOOR * max(fscale, 1e-300):
         return None
-    return [float(v) for v in run.reference], float(run.max_error)
+    # Interval ends and breakpoints are exact decimals (delta = 1e-4 is no double): a reference
+    # point at the double nearest to one is moved onto it, or the levelled error would be
+    # perturbed to first order (e'(delta) * 5e-21: 1.5e-16 relative for sign (17, 16) at 1e-4).
+    exact = [v for ab in domain.intervals for v in ab] + list(target.breakpoints)
+    out: list = []
+    for v in run.reference:
+        v = float(v)
+        hit = next((e for e in exact if abs(v - float(e)) <= 8 * np.spacing(abs(float(e)))), None)
+        out.append(hit if hit is not None else v)
+    return out, float(run.max_error)
 
 
 def _float_error(target: Target, r: ChebRational, weight: Callable | None
@@ -883,6 +892,13 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
             # ill-conditioned: keep dps digits of the error curve e = f - r.
             lost = 0 if h == 0 else max(0, math.ceil(float(mpmath.log10(fscale / abs(h)))))
             lost += max(0, math.ceil(float(mpmath.log10(cond))) - GUARD_DPS)
+            # ... or the denominator is tiny next to its Chebyshev coefficients somewhere on the
+            # reference (sign near a gap delta: q(delta) ~ 1e-35 max|b| at type (17, 16),
+            # delta = 1e-4): rounding b then moves r there by that factor more.
+            qmin = min(abs(r.den(x)) for x in ref)
+            qscale = max(abs(c) for c in r.b)
+            if qmin > 0 and qscale > 0:
+                lost += max(0, math.ceil(float(mpmath.log10(qscale / qmin))))
             need = dps + GUARD_DPS + lost
             if need < wdps - GUARD_DPS:
                 # A poor early reference can give a tiny |h|; do not pay for it ever after.

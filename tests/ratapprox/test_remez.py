@@ -207,15 +207,33 @@ def test_abs_odd_degree_reports_defect():
 
 
 # ------------------------------------------------------------------------- Zolotarev
-@pytest.mark.parametrize("delta,r", [("0.1", 1), ("0.01", 2), ("0.05", 3),
-                                     pytest.param("0.001", 4, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("delta,r", [("0.1", 1), ("0.01", 2), ("0.05", 3), ("0.001", 4),
+                                     # 14 s on a loaded 2-core machine (it used to end at the
+                                     # iteration limit, 1.7e-11 above Zolotarev's error)
+                                     pytest.param("0.0001", 8, marks=pytest.mark.slow)])
 def test_sign_reproduces_zolotarev(delta, r):
     from ratapprox.zolotarev import zolotarev
 
     res = minimax("sign", 2 * r + 1, 2 * r, Domain.sign_domain(delta), dps=40, certify=False)
     z = zolotarev(delta, r, dps=50)
     assert res.converged and res.defect == 0
-    assert abs(res.error / z.error - 1) < 1e-8
+    # issue 3 asks for 1e-8; dps = 40 should give at least 30 digits (measured: ~1e-50)
+    with workdps(50):
+        assert abs(res.error / z.error - 1) < 1e-30
+    _assert_equioscillates(res, 1e-20)
+
+
+@pytest.mark.slow
+def test_abs_20_20_mp_agrees_with_float64_polish():
+    """|x| at (20, 20), dps 30 (17 s): the mp engine (warm-started from the float64 engine) and
+    the float64 engine's mp-polished levelled error agree; before the start and precision fixes
+    the mp run ended in a spurious defect 1e-11 above E*."""
+    from ratapprox.remez_float import remez_float
+
+    res = minimax("abs", 20, 20, dps=30, certify=False)
+    fl = remez_float("abs", 20, 20)
+    assert res.converged and res.defect == 0
+    assert abs(float(res.error) / fl.levelled_error - 1) < 1e-12
     _assert_equioscillates(res, 1e-20)
 
 
