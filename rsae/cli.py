@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
         help="with --host: held-out tokens (default: the last 10%% of the sequences)",
     )
     up.add_argument("--steps", type=int, default=2000, help="fine-tuning steps (default 2000; 0 = init only)")
-    up.add_argument("--target-l0", type=float, default=None, help="L0 to hold (default: the teacher's)")
+    up.add_argument("--target-l0", type=float, default=None,
+                    help="L0 to hold (default: the teacher's L0 on the training activations)")
     up.add_argument(
         "--out", default="rsae-upgrade", metavar="DIR", help="output directory (default ./rsae-upgrade)"
     )
@@ -244,7 +245,13 @@ def run_upgrade(
     import copy
 
     init_model = copy.deepcopy(rsae)
-    target = target_l0 if target_l0 is not None else res_teacher["l0"]
+    if target_l0 is not None:
+        target = target_l0
+    else:
+        # The teacher's L0 on *training* rows: the held-out tokens only score the result.
+        from .metrics import evaluate
+
+        target = float(evaluate(teacher, train.iter_batches(4096), max_tokens=65_536)["l0"])
     cfg = FinetuneConfig(steps=steps, target_l0=target, **ft_kwargs)
     ft = None
     if steps > 0:
