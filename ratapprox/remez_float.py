@@ -52,7 +52,8 @@ halves the problem and squares the clustering away from 0: it is what makes ``|x
 (sign on :math:`E_\delta`) becomes :math:`r = x R(x^2)`, the best weighted approximation of
 :math:`f(\sqrt y)/\sqrt y` with weight :math:`\sqrt y` on one interval :math:`[\delta^2, 1]`.
 ReLU at type (m, n) with ``m >= n + 1`` is :math:`(x + s^*)/2` with :math:`s^*` the best
-approximation of ``|x|`` of the same type (:func:`_relu_from_abs`).  The alternation set is
+approximation of ``|x|`` of the same type (:func:`_relu_from_abs`); ReLU at type (k, k) starts
+from the reference of type (k + 1, k) (:func:`_relu_diagonal`; k = 18 .. 40 in 3-6 s).  The alternation set is
 mapped back too; when it has fewer than ``m + n + 2`` points the best approximation has a
 defect, and it is *verified* best by the characterisation with defect (Achieser 1956): a
 rational with defect d is best iff it equioscillates on ``m + n + 2 - d`` points.  Such runs
@@ -84,10 +85,11 @@ Possible issues
 * The pole test samples the denominator at the search points; a pole pair squeezed between two
   samples would escape it (the certification in ``minimax`` would then fail loudly).
 * Rational Remez needs a start; some problems still end in ``"singular"`` or
-  ``"iteration_limit"`` (seen: ReLU at type (k, k) for k >= 17 without the ``(x+|x|)/2``
-  reduction, which needs ``m >= n + 1``; a few jumprelu thresholds with a narrow exclusion;
-  |x| at (80, 79); a jump inside a grid).  They are reported, never returned as converged;
-  the mpmath engine (``minimax(..., dps=...)``) is the next thing to try.
+  ``"iteration_limit"`` (seen: a few jumprelu thresholds with a narrow exclusion; |x| at
+  (80, 79); a jump inside a grid; ReLU at type (k, k), k >= 18, on a grid or an asymmetric
+  interval, where the start from the type (k + 1, k) reference does not apply).  They are
+  reported, never returned as converged; the mpmath engine (``minimax(..., dps=...)``) is the
+  next thing to try.
 * A target with a jump inside a continuous domain has no uniform rational approximation worth
   the name: exclude a neighbourhood of the jump (``Domain.excluding``).
 """
@@ -1418,6 +1420,34 @@ def _mp_weight(weight: Callable[[Any], Any] | None) -> Callable[[Any], Any] | No
     return lambda x: mpmath.mpf(weight(x) if not isinstance(weight(x), np.ndarray) else weight(x).item())
 
 
+def _relu_diagonal(prob: _Problem, k: int, dom: Domain, max_iter: int, tol: float
+                   ) -> dict[str, Any] | None:
+    r"""ReLU at type (k, k) from the reference of its best type (k + 1, k) approximation.
+
+    :math:`(x + s^*)/2` (:func:`_relu_from_abs`) is not of type (k, k), but its error curve has
+    the shape of the (k, k) one: ``2k + 3`` alternation points clustering at the kink, of which
+    dropping one end leaves a reference from which the exchange converges in a few steps --
+    where the AAA-Lawson start and the continuation from type (k - 1, k - 1) end in
+    ``"singular"`` for k >= 18 (the exchange sticks at the type (k - 1, k - 1) error level).
+    Measured: k = 18 .. 40 converge in 7-8 steps.  None if neither end works.
+    """
+    try:
+        sub = _relu_from_abs(k + 1, k, dom, max_iter, tol)
+    except InvalidInputError:
+        return None
+    ref = np.asarray(sub.reference, dtype=float)
+    N2 = 2 * k + 2
+    if not sub.converged or ref.size < N2:
+        return None
+    for cut in (ref[ref.size - N2:], ref[:N2]):  # drop the left end first, then the right
+        out = _iterate(prob, k, k, cut, max_iter, tol)
+        if out["converged"]:
+            for hrow in out["history"]:
+                hrow["start"] = f"reference of relu type ({k + 1}, {k})"
+            return out
+    return None
+
+
 @contextlib.contextmanager
 def _blas_single_thread() -> Iterator[None]:
     """Limit BLAS to one thread for the block (threadpoolctl, when installed).
@@ -1569,7 +1599,10 @@ def _remez_float(
         weight_mp=_mp_weight(weight),
     )
     out = None
-    if pts is not None and pts.size >= GRID_SNAP_FACTOR * N2 and not any(
+    if (use_parity and tgt.name == "relu" and m == n and m >= 1 and weight is None
+            and pts is None and _symmetric(dom)):
+        out = _relu_diagonal(prob, m, dom, int(max_iter), tol)
+    if out is None and pts is not None and pts.size >= GRID_SNAP_FACTOR * N2 and not any(
             Decimal(a) < Decimal(j) < Decimal(b) for j in tgt.jumps for a, b in dom.intervals):
         # A dense grid problem is close to the same problem on the grid's intervals: solve that
         # one (fast, parity-reduced where possible) and snap its reference to the grid.

@@ -277,6 +277,26 @@ def test_abs_80_80():
     assert np.min(ref[ref > 0]) < 1e-10
 
 
+@pytest.mark.parametrize("k", [18, 24])
+def test_relu_diagonal_high_degree(k):
+    """ReLU at type (k, k), k >= 18 (used to end "singular"): converged, equioscillating in mp on
+    2k + 2 points, and between its neighbours E(k+1, k) <= E(k, k) <= E(k, k-1) (nested classes;
+    the neighbours come from the (x + |x|)/2 reduction, a different path)."""
+    run = remez_float("relu", k, k)
+    assert run.converged and run.reason == "converged" and run.defect == 0
+    _check_equioscillation(run, "relu", k, k, rtol=1e-8)
+    above = remez_float("relu", k + 1, k)
+    below = remez_float("relu", k, k - 1)
+    assert above.max_error < run.levelled_error <= run.max_error < below.levelled_error
+
+
+@pytest.mark.slow
+def test_relu_18_18_agrees_with_mp_engine():
+    run = remez_float("relu", 18, 18)
+    res = minimax("relu", 18, 18, dps=30, certify=False)  # 11 s (warm start from the float fit)
+    assert abs(float(res.error) / run.levelled_error - 1) < 1e-12
+
+
 def test_relu_reduction_matches_direct_engine():
     # relu = (x + |x|)/2 for m >= n + 1: the reduced and the direct exchange agree
     a = remez_float("relu", 5, 4)
