@@ -620,8 +620,8 @@ def topk_latent_thresholds(
     among thresholds, and the best ``m`` is the argmin of a cumulative sum over the sorted column.
     Latents are updated ``block`` at a time (vectorised; the interaction *within* a block is
     ignored during its step; on the study's topk_8 teacher ``block = 64`` reached a held-out MSE
-    within 0.2% of ``block = 8``).  ``lambda`` is found by
-    bisection in log space so that the mean count equals ``target_l0`` to ``rtol``.  Starting
+    within 0.2% of ``block = 8``).  ``lambda`` is found by a
+    safeguarded regula falsi in log space so that the mean count equals ``target_l0`` to ``rtol``.  Starting
     point: the global threshold ``tau`` (:func:`estimate_topk_threshold`).  This is the JumpReLU
     objective of Rajamanoharan et al. (2024) with the encoder and decoder fixed; the thresholds are
     free in the RSAE because each one becomes a per-latent scale ``c_j = tau_j / kappa`` folded
@@ -650,26 +650,36 @@ def topk_latent_thresholds(
     thr0 = torch.full((d,), float(tau), dtype=torch.float64, device=h.device)
     z0 = torch.where(h > thr0, h, torch.zeros_like(h))
     base = float(((x - z0 @ W_dec - b_dec) ** 2).sum(-1).mean())
-    lo, hi = 1e-4 * base, 10.0 * base  # lambda ~ the marginal MSE of one more active latent
+    # Bracket of log(lambda) (lambda ~ the marginal MSE of one more active latent) and the signed
+    # log-error f = log(L0 / target) at its ends once known; L0 falls as lambda grows.  Safeguarded
+    # regula falsi (the step stays in the middle 80% of the bracket), bisection until both ends
+    # have been evaluated.
+    lo, hi = math.log(1e-4 * base), math.log(10.0 * base)
+    f_lo: float | None = None
+    f_hi: float | None = None
     best = (math.inf, thr0, float("nan"), 0.0)
     it = 0
     while it < max_iter:
         it += 1
-        lam = math.sqrt(lo * hi)
+        s = 0.5 * (lo + hi)
+        if f_lo is not None and f_hi is not None and f_lo > 0 > f_hi:
+            s = min(max(lo - f_lo * (hi - lo) / (f_hi - f_lo), lo + 0.1 * (hi - lo)), hi - 0.1 * (hi - lo))
+        lam = math.exp(s)
         thr, z = thr0.clone(), z0.clone()
         R = x - z @ W_dec - b_dec
         for _ in range(passes):
-            _threshold_sweep(h, R, z, W_dec, wn, hs, order, npos, floor, thr, lam * 1.0, block)
+            _threshold_sweep(h, R, z, W_dec, wn, hs, order, npos, floor, thr, lam, block)
         l0 = float((z != 0).sum(-1).double().mean())
         dev = abs(l0 / target_l0 - 1.0)
         if dev < best[0]:
             best = (dev, thr.clone(), lam, l0)
         if dev <= rtol:
             break
-        if l0 > target_l0:
-            lo = lam
+        f = math.log(max(l0, 1e-12) / target_l0)
+        if f > 0:
+            lo, f_lo = s, f
         else:
-            hi = lam
+            hi, f_hi = s, f
     dev, thr, lam, l0 = best
     return thr, {"lambda": lam, "iterations": it, "l0_calibration": l0, "l0_rel_dev": dev}
 
