@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -267,7 +269,9 @@ def test_refit_decoder_option_lowers_calibration_error(data, topk_teacher):
     _, rep = upgrade_init(topk_teacher, [data[0]], refit_decoder=True)
     r = rep.extra["refit_decoder_stats"]
     assert rep.refit_decoder and r["mse_calibration_after"] < r["mse_calibration_before"]
-    assert rep.summary()["refit_decoder"] is True
+    summary = rep.summary()
+    assert summary["refit_decoder"] is True and summary["topk_thresholds"] == "per_latent"
+    json.dumps(summary)  # goes into results.json as is
 
 
 def test_edge_gate_is_the_exact_line():
@@ -279,6 +283,7 @@ def test_edge_gate_is_the_exact_line():
     torch.testing.assert_close(gate(t.reshape(-1, 1)).reshape(-1), want, rtol=1e-6, atol=1e-6)
     # the teacher's gate in the same units, and the denominator is not frozen at B = 0
     np.testing.assert_array_equal(fit.teacher_gate(np.array([-1.2, -0.9, 0.5])), [0.0, 0.6, 2.0])
+    torch.testing.assert_close(fit.teacher_gate(torch.tensor([-1.2, -0.9])), torch.tensor([0.0, 0.6]))
     assert any(v != 0 for v in fit.b)
     small = edge_gate("topk", kappa=0.3, type=(1, 0))
     assert small.a == [1.3, 1.0] and small.b == []
