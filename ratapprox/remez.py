@@ -559,6 +559,12 @@ def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,
         if reason == "converged":
             reason = "iteration_limit"
         if reason == "precision":
+            if dps is None:
+                raise PrecisionError(
+                    f"minimax {tgt.name} type ({m}, {n}) on {domain}: the best error is below what "
+                    f"float64 resolves (an attempt reached {float(res.error):.3g}, at the "
+                    f"rounding level of the target's values); use the mpmath engine (dps=..., "
+                    f"--dps)", best=res)
             raise PrecisionError(
                 f"minimax {tgt.name} type ({m}, {n}) on {domain}: the levelled error is too small "
                 f"for the working precision the engine may use at dps = {dps}; raise dps",

@@ -66,19 +66,27 @@ singular eigenproblem and end the run with reason ``"singular"``.
 Possible issues
 ---------------
 * The start reference matters for rational Remez.  The cascade (:func:`_start_references`) is:
-  a user ``start``; the alternation of a discrete best approximation on a dense sample by the
-  differential correction algorithm (Cheney & Loeb 1961; Barrodale, Powell & Roberts 1972),
-  solved as linear programmes by HiGHS with rows scaled by the current denominator; for a grid,
-  the same problem on the grid's intervals solved at low precision and snapped to the grid;
-  Chebyshev points; last, the float64 engine (:func:`ratapprox.remez_float.remez_float`), which
-  is robust at high degree but costs seconds.  The next start is tried only after a singular
-  solve.  Problems whose error is below ~1e-11 go straight to Chebyshev points (their float64
-  error curves are noise).
-* Measured limits (dps 30-40, shared 2-core machine): ``|x|`` at (16, 16), ReLU at (15, 14) and
-  ``sign`` at (11, 10) with delta = 1e-3 (equal to Zolotarev's error to all printed digits)
-  converge in 20-70 s.  ``sign`` at (17, 16) with delta = 1e-4 does not: the extremum search
-  sees a peak near delta only in some iterations and the run ends in ``ConvergenceError``
-  ("iteration_limit") with a best error 1.7e-11 (relative) above Zolotarev's.
+  a user ``start``; the float64 engine's alternation set (:func:`ratapprox.remez_float.remez_float`
+  with its parity reduction and mpmath polish; accurate to ~1e-6 relative or better, so two to
+  four quadratically converging steps follow, and its error sets the first working precision);
+  the alternation of a discrete best approximation on a dense sample by the differential
+  correction algorithm (Cheney & Loeb 1961; Barrodale, Powell & Roberts 1972), solved as linear
+  programmes by HiGHS with rows scaled by the current denominator; for a grid, the same problem
+  on the grid's intervals solved at low precision and snapped to the grid; Chebyshev points;
+  last, the float64 engine without parity reduction.  The next start is tried only after a
+  singular solve.  Problems whose error is below what double resolves (exp at (8, 8)) skip the
+  float64 stages.
+* Measured (dps 30-40, shared 2-core machine, ``certify=False``): ``|x|`` at (12, 12) 3.5 s,
+  (20, 20) 15 s; ReLU (9, 8) on the 4001 grid 1.4 s; ``sign`` (9, 8) at delta = 1e-3 1.8 s and
+  (17, 16) at delta = 1e-4 11 s, both equal to Zolotarev's error to ~1e-50.  Each iteration
+  costs seconds at degree 20 and more (pure-Python mpmath: the QR of the Chebyshev-Vandermonde
+  matrix, the extremum search); the first iteration pays for a dense ``mpmath.eig``, the later
+  ones use inverse iteration.
+* Working precision: the loss of digits in ``e = f - r`` (``max|f| / |h|``), the condition of
+  the eigenproblem, and the dynamic range of the denominator on the reference (``q`` near a gap
+  or kink is many orders below its Chebyshev coefficients: ~1e-35 for sign (17, 16) at
+  delta = 1e-4) all add digits; without the last, that run "converged" 1.5e-16 away from
+  Zolotarev's error.
 * The convergence test asks for ``max|e|/|h| - 1 <= tol`` (default ``10**-dps``); when rounding
   stops the quadratic convergence above that (two iterations without a tenfold gain, gap below
   ``10**-(dps/2)``), or the reference is a fixed point of the exchange (grids), the run ends as

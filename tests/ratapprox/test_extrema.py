@@ -69,6 +69,22 @@ def test_mp_extrema_use_the_reference_to_resolve_clustered_peaks():
         assert len(peaks) >= 7
 
 
+def test_mp_extrema_geometric_layer_finds_peaks_near_a_breakpoint_without_reference():
+    """A peak of width ~1e-5 at x ~ 2e-5 next to a kink at 0, with no reference point nearby
+    (the situation of |x| at (20, 20) once the reference lost a point): the geometric layer at
+    the breakpoint finds it; without the layer (cluster=0) the uniform samples miss it."""
+    c, w = mpmath.mpf("2e-5"), mpmath.mpf("1e-5")
+    with workdps(30):
+        def e(x):
+            return mpmath.mpf(1) / 2 - abs(x) / 4 + mpmath.exp(-((x - c) / w) ** 2)
+
+        found = local_extrema_mp(e, Domain.interval(-1, 1), breakpoints=["0"], min_points=16)
+        missed = local_extrema_mp(e, Domain.interval(-1, 1), breakpoints=["0"], min_points=16,
+                                  cluster=0)
+        assert any(abs(x - c) < w and v > 1.4 for x, v in found)
+        assert not any(abs(x - c) < w for x, _ in missed)
+
+
 def test_mp_extrema_keep_breakpoints_and_ends():
     with workdps(30):
         # |x - 0.3| - 1/2: peaks at both ends (positive) and at the kink 0.3 (negative).
