@@ -154,8 +154,9 @@ def edge_gate(family: str, kappa: float = DEFAULT_KAPPA, type: tuple[int, int] |
     (smaller types get ``B = 0`` and ``P = 1 + kappa + t``, ``p >= 1``).
 
     The price, stated: the teacher's zero region maps to ``t < -1``, where the gate and its
-    gradient are 0 (as for a JumpReLU without a straight-through estimator); a fine-tune can raise
-    a latent's threshold (by making ``r <= 0`` on ``[-1, s]``) but not lower it through the gate.
+    gradient are 0 (as for a JumpReLU without a straight-through estimator); through the gate's
+    shape a fine-tune can raise thresholds (``r <= 0`` on ``[-1, s]``), lower them only all together
+    (a larger ``C_in``) or by moving a latent's pre-activations (``W_enc``, ``b_enc``).
     """
     family = family.lower()
     if family not in ("jumprelu", "topk"):
