@@ -331,6 +331,12 @@ def _continuation_start(prev: SqrtResult, k: int) -> tuple[SqrtPF, list]:
     sc = math.sqrt(k / prev.rational.k)
     q = resample(prev.rational.q, k, sc)
     rn = resample(prev.reference[1:], 2 * k + 1, sc)
+    return _fit_cw(q, rn)
+
+
+def _fit_cw(q: np.ndarray, rn: np.ndarray) -> tuple[SqrtPF, list]:
+    """``c, w`` by least squares to sqrt with the poles ``q`` fixed; reference ``[0, *rn[:-1], 1]``."""
+    k = q.size
     xs = _log_grid(math.sqrt(q[0]), 40 + 15 * k)
     A = np.concatenate([np.ones((xs.size, 1)), 1 / (xs[:, None] ** 2 + q)], axis=1)
     cs = np.max(np.abs(A), axis=0)
@@ -339,13 +345,27 @@ def _continuation_start(prev: SqrtResult, k: int) -> tuple[SqrtPF, list]:
     return rat, [mp.mpf(0), *[mp.mpf(float(v)) for v in rn[:-1]], mp.mpf(1)]
 
 
+def _bridge_start(lo: SqrtResult, hi: SqrtResult, k: int) -> tuple[SqrtPF, list]:
+    """Start for degree k from the solutions at k - 1 and k + 1: poles and reference of both
+    resampled to the size needed (quantiles in log scale) and averaged in log scale."""
+
+    def resample(vals: list, size: int) -> np.ndarray:
+        lv = np.log(np.array([float(v) for v in vals]))
+        return np.interp(np.linspace(0, 1, size), np.linspace(0, 1, lv.size), lv)
+
+    q = np.exp((resample(lo.rational.q, k) + resample(hi.rational.q, k)) / 2)
+    rn = np.exp((resample(lo.reference[1:], 2 * k + 1) + resample(hi.reference[1:], 2 * k + 1)) / 2)
+    return _fit_cw(q, rn)
+
+
 def _remez(k: int, rat: SqrtPF, ref: list, tol: float, maxit: int) -> tuple:
+    """Exchange loop; returns the final state, or, when it does not converge, the alternating state
+    with the smallest gap ``(max|e(x_i)| - |h|)/|h|`` seen (still certifiable: de la Vallée Poussin
+    needs only the alternation, the upper bound only the rational)."""
     h = mp.mpf(0)
     notes: list[str] = []
-    conv = False
-    it = 0
-    emax = None
-    for it in range(1, maxit + 1):  # noqa: B007 (reported)
+    best = None
+    for it in range(1, maxit + 1):
         if h == 0:
             e0 = rat.err(ref[0])
             h = mp.mpf(float(np.median(np.abs([float(rat.err(x)) for x in ref])))) * mp.sign(e0)
@@ -354,19 +374,34 @@ def _remez(k: int, rat: SqrtPF, ref: list, tol: float, maxit: int) -> tuple:
         vals = [rat.err(x) for x in ref]
         emax = max(abs(v) for v in vals)
         if not all((vals[i] > 0) != (vals[i + 1] > 0) for i in range(len(vals) - 1)):
-            notes.append("reference lost its alternation")
+            notes.append(f"reference lost its alternation at exchange {it}")
             break
-        if (emax - abs(h)) / abs(h) < tol:
-            conv = True
+        gap = (emax - abs(h)) / abs(h)
+        if best is None or gap < best[0]:
+            best = (gap, rat, h, ref, emax, it)
+        if gap < tol:
+            return rat, h, ref, emax, it, True, notes
+        if it >= 3 and gap >= best[0] and best[5] <= it - 2:
+            notes.append(f"exchange stalled at gap {float(best[0]):.2g}")
             break
-    return rat, h, ref, emax, it, conv, notes
+    if best is None:
+        return rat, h, ref, None, maxit, False, notes
+    gap, rat, h, ref, emax, it = best
+    notes.append(f"not converged: best alternating state has gap {float(gap):.2g} (exchange {it})")
+    return rat, h, ref, emax, it, False, notes
 
 
 _FAILURES = (ArithmeticError, ZeroDivisionError, ValueError, np.linalg.LinAlgError)
 
 
 def best_sqrt_pf(
-    k: int, *, prev: SqrtResult | None = None, tol: float = 1e-12, maxit: int = 12, dps: int | None = None
+    k: int,
+    *,
+    prev: SqrtResult | None = None,
+    bridge: tuple[SqrtResult, SqrtResult] | None = None,
+    tol: float = 1e-12,
+    maxit: int = 12,
+    dps: int | None = None,
 ) -> SqrtResult:
     """Best type (k, k) approximation of sqrt on [0, 1] (the (2k, 2k) of |x|), see the module doc.
 
@@ -375,8 +410,11 @@ def best_sqrt_pf(
     k : int
         ``>= 1``; ``n = 2k`` is the |x| degree.
     prev : SqrtResult, optional
-        The converged result at ``k - 1``: warm start by continuation.  Without it, or when the
-        continuation does not converge, the start is ratapprox's float64 fit of |x|.
+        The result at ``k - 1``: first start tried, by continuation.
+    bridge : (SqrtResult, SqrtResult), optional
+        Results at ``k - 1`` and ``k + 1``: start interpolated between them (tried next).  The
+        last start tried is ratapprox's float64 fit of |x|.  Without convergence the alternating
+        state with the smallest gap is returned (``converged=False``; still certifiable).
     tol : float
         Stop when ``(max_i |e(x_i)| - |h|)/|h| < tol`` on the exchanged reference.
     maxit : int
@@ -390,7 +428,7 @@ def best_sqrt_pf(
     ValueError
         ``k`` not a positive integer.
     ArithmeticError
-        Neither start converged to a usable float64 start (reported by :func:`sqrt_sequence`).
+        No start gave an alternating reference (reported by :func:`sqrt_sequence`).
     """
     if int(k) != k or k < 1:
         raise ValueError(f"`k` must be a positive integer, got {k!r}")
@@ -398,22 +436,33 @@ def best_sqrt_pf(
     dps = int(dps or 30 + k // 2)
     notes: list[str] = []
     with mp.workdps(dps):
-        out = None
-        if prev is not None and prev.converged and prev.rational is not None and prev.n == 2 * k - 2:
+        starts = []
+        if prev is not None and prev.rational is not None and prev.n == 2 * k - 2:
+            starts.append((f"continuation from n = {prev.n}", lambda: _continuation_start(prev, k)))
+        if bridge is not None:
+            lo, hi = bridge
+            starts.append((f"bridge between n = {lo.n} and {hi.n}", lambda: _bridge_start(lo, hi, k)))
+        starts.append(("ratapprox.remez_float (float64)", lambda: _float_start(k)))
+        best = None
+        for name, make in starts:
             try:
-                out = _remez(k, *_continuation_start(prev, k), tol, maxit)
-                notes.append(f"warm start: continuation from n = {prev.n}")
-                if not out[5]:
-                    notes.append(f"continuation did not converge {out[6]}; float64 start instead")
-                    out = None
+                out = _remez(k, *make(), tol, maxit)
             except _FAILURES as exc:
-                notes.append(f"continuation failed ({exc!r}); float64 start instead")
-        if out is None:
-            out = _remez(k, *_float_start(k), tol, maxit)
-            notes.append("warm start: ratapprox.remez_float (float64)")
-        rat, h, ref, emax, it, conv, more = out
+                notes.append(f"start {name} failed ({exc!r})")
+                continue
+            notes.append(f"start: {name}" + ("" if out[5] else f" (not converged: {'; '.join(out[6])})"))
+            if out[5]:
+                best = out
+                break
+            # out = (rational, h, reference, max|e| or None, exchanges, converged, notes)
+            if out[3] is not None and (best is None or (out[3] - abs(out[1])) / abs(out[1])
+                                       < (best[3] - abs(best[1])) / abs(best[1])):
+                best = out
+        if best is None:
+            raise ArithmeticError(f"k = {k}: no start led to an alternating reference ({'; '.join(notes)})")
+        rat, h, ref, emax, it, conv, _more = best
         secs = time.perf_counter() - t0
-        return SqrtResult(2 * k, rat, abs(h), emax, ref, it, conv, dps, secs, notes + more)
+        return SqrtResult(2 * k, rat, abs(h), emax, ref, it, conv, dps, secs, notes)
 
 
 def sqrt_sequence(k_max: int, **kw) -> list[SqrtResult]:

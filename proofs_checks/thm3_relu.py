@@ -45,10 +45,12 @@ __all__ = ["run"]
 _WIDTH_TO_DECIDE = 1e-2  # a point whose relative bracket width exceeds this is reported, not used
 
 
-def _point(n: int, prev=None) -> tuple[dict, object]:
+def _point(n: int, prev=None, bridge=None) -> tuple[dict, object]:
     """Best (n, n) |x| error (n even) with its two rigorous certificates; ReLU (n+1, n) is half.
 
-    ``prev``: the result at n - 2 (continuation start).  Returns (record, SqrtResult or None).
+    ``prev``: the result at n - 2 (continuation start); ``bridge``: the results at n - 2 and
+    n + 2 (interpolated start).  Returns (record, SqrtResult or None).  A Remez run that did not
+    converge is still certified (the bracket is what counts) and used if the bracket is narrow.
     """
     from ratapprox import Domain
     from ratapprox.certify import lower_bound_de_la_vallee_poussin
@@ -56,7 +58,7 @@ def _point(n: int, prev=None) -> tuple[dict, object]:
     from ._abs_remez import best_sqrt_pf, certify_sqrt_pf, monomial_in_x
 
     try:
-        res = best_sqrt_pf(n // 2, prev=prev)
+        res = best_sqrt_pf(n // 2, prev=prev, bridge=bridge)
     except (ArithmeticError, ZeroDivisionError, ValueError) as exc:
         return {"n": n, "type_abs": [n, n], "type_relu": [n + 1, n], "converged": False,
                 "decided": False, "notes": [f"Remez failed: {exc!r}"]}, None
@@ -70,7 +72,7 @@ def _point(n: int, prev=None) -> tuple[dict, object]:
         "dps": res.dps,
         "notes": list(res.notes),
     }
-    if res.rational is None or res.levelled is None or not res.converged:
+    if res.rational is None or res.levelled is None:
         rec["decided"] = False
         return rec, None
     E = float(res.levelled)
@@ -112,7 +114,7 @@ def _point(n: int, prev=None) -> tuple[dict, object]:
     )
     width = (upper - lower) / upper if upper > 0 else math.inf
     rec["relative_width"] = width
-    rec["decided"] = bool(res.converged and width <= _WIDTH_TO_DECIDE and lower > 0)
+    rec["decided"] = bool(width <= _WIDTH_TO_DECIDE and lower > 0)
     return rec, res
 
 
@@ -168,8 +170,17 @@ def run(quick: bool = False) -> dict:
             for _ in range(6):
                 ok = [d for d in pts.values() if d.get("decided")]
                 reach = sorted(d["n"] for d in ok if d["relu_upper"] <= eps)
-                if reach and reach[0] - 2 in pts:
-                    break  # decided, or n - 2 failed / undecided: reported as "<= n"
+                n1 = reach[0] if reach else None
+                if n1 and n1 - 2 in pts and not pts[n1 - 2].get("decided") and sols.get(n1) and \
+                        "bridge" not in " ".join(pts[n1 - 2].get("notes", [])):
+                    # n - 2 failed from its own starts: retry from between n - 4 and n
+                    if n1 - 4 not in pts:
+                        compute(n1 - 4)
+                    if sols.get(n1 - 4):
+                        pts[n1 - 2], sols[n1 - 2] = _point(n1 - 2, sols.get(n1 - 4), (sols[n1 - 4], sols[n1]))
+                        continue
+                if n1 and n1 - 2 in pts:
+                    break  # decided, or n - 2 undecided: reported as "<= n"
                 if reach:
                     new = [reach[0] - 2]
                 else:
@@ -179,8 +190,8 @@ def run(quick: bool = False) -> dict:
                     compute(m)
     data = [pts[n] for n in sorted(pts)]
     undecided = [
-        {"n": d["n"], "reason": "Remez did not converge" if not d.get("converged") else
-         f"certificate relative width {d.get('relative_width', math.inf):.2g} > {_WIDTH_TO_DECIDE:g}"}
+        {"n": d["n"], "reason": "; ".join(d.get("notes", [])) if "relative_width" not in d else
+         f"certificate relative width {d['relative_width']:.2g} > {_WIDTH_TO_DECIDE:g}"}
         for d in data if not d.get("decided")
     ]
     use = [d for d in data if d["n"] >= n_fit_min and d["decided"]]
