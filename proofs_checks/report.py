@@ -106,7 +106,7 @@ def _plot_lemma1_thm2(rec: dict, out: str) -> list[str]:
 def _plot_thm3_relu(rec: dict, out: str) -> list[str]:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    d = rec["data"]
+    d = [p for p in rec["data"] if p.get("decided")]  # certified points only
     ax = axes[0]
     ax.semilogy([p["n"] for p in d], [p["relu_error"] for p in d], "o", ms=4, label="best (n+1,n), certified")
     ax.semilogy([p["n"] for p in d], [p["stahl"] / 2 for p in d], "--", label="Stahl 4 exp(-pi sqrt n)")

@@ -148,6 +148,29 @@ def _constructive_size(eps: float) -> dict:
     raise RuntimeError("constructive size beyond r = 400")
 
 
+def _start_of(d: dict) -> str:
+    """The start that produced the point (the last one tried), from the Remez notes."""
+    starts = [x for x in d.get("notes", []) if x.startswith("start")]
+    if not starts:
+        return "-"
+    last = starts[-1].split(" (")[0].replace("start: ", "")
+    return last.replace("ratapprox.remez_float", "float64 fit")
+
+
+def _pre_asymptotic_sentence(use: list[dict], fitted: float | None) -> str:
+    """How far the data are from Stahl's asymptote, computed from the certified points."""
+    if len(use) < 2 or fitted is None:
+        return "Too few certified points to describe the pre-asymptotic terms."
+    a, b = use[0], use[-1]
+    sl = local_slopes([math.log(1 / d["relu_error"]) for d in use], [math.sqrt(d["n"]) for d in use])
+    return (
+        f"Pre-asymptotic terms: E_n e^(pi sqrt n)/8 (1 in the limit) is {a['ratio_to_stahl']:.3f} at n = "
+        f"{a['n']} and {b['ratio_to_stahl']:.3f} at n = {b['n']}; the chord slope of sqrt(n) against "
+        f"log(1/eps) falls from {sl[0]:.4f} to {sl[-1]:.4f} (1/pi = {1 / math.pi:.4f}), so the slope "
+        f"fitted over n >= {a['n']} ({fitted:.4f}) is {100 * (fitted * math.pi - 1):.2g}% above 1/pi."
+    )
+
+
 def run(quick: bool = False) -> dict:
     """Theorem 3 record (see the module docstring)."""
     t0 = time.perf_counter()
@@ -294,10 +317,14 @@ def run(quick: bool = False) -> dict:
         f"{sum(d.get('boxes', 0) for d in ok)} boxes, "
         f"{sum(d.get('certificate_seconds', 0) for d in ok):.0f} s of certificates, "
         f"{sum(d.get('remez_seconds', 0) for d in data):.0f} s of Remez.",
-        "Beyond n = 40 only the degrees that straddle each eps are computed (predicted from the "
-        "certified points, then moved until upper(n) <= eps < lower(n-2)); E_n is non-increasing in "
-        "n, so such an n is proven minimal.",
+        _pre_asymptotic_sentence(use, fitted),
     ]
+    if not quick:
+        notes.append(
+            f"Beyond n = {base[-1]} only the degrees that straddle each eps are computed (predicted from "
+            "the certified points, then moved until upper(n) <= eps < lower(n-2)); E_n is non-increasing "
+            "in n, so such an n is proven minimal."
+        )
     return {
         "check": "thm3_relu",
         "statement": "ReLU on [-1,1] to accuracy eps with a rational of size O(log^2(1/eps))",
@@ -338,7 +365,21 @@ def run(quick: bool = False) -> dict:
                     ]
                     for t in table
                 ],
-            }
+            },
+            {
+                "title": "certified points (|x| type (n,n); ReLU (n+1,n) = half)",
+                "columns": ["n", "ReLU lower", "ReLU upper", "relative width", "E_n e^(pi sqrt n)/8",
+                            "Remez converged", "start", "boxes", "Remez s", "certificate s"],
+                "rows": [
+                    [d["n"], f"{d['relu_lower']:.10g}", f"{d['relu_upper']:.10g}",
+                     f"{d['relative_width']:.2g}", f"{d['ratio_to_stahl']:.4f}",
+                     "yes" if d["converged"] else "no (bracket decides)",
+                     _start_of(d), d["boxes"], f"{d['remez_seconds']:.1f}", f"{d['certificate_seconds']:.1f}"]
+                    if "relative_width" in d else
+                    [d["n"], "-", "-", "-", "-", "failed", _start_of(d), "-", "-", "-"]
+                    for d in data
+                ],
+            },
         ],
         "data": data,
         "config": {"dense_n": base, "n_fit_min": n_fit_min, "width_to_decide": _WIDTH_TO_DECIDE,
