@@ -143,6 +143,18 @@ def test_monomial_form_is_the_same_rational():
             assert abs(x - p / q - res.rational.err(x)) < mp.mpf(10) ** -30
 
 
+def test_thm3_point_that_cannot_be_computed_is_reported_not_used(monkeypatch):
+    import proofs_checks._abs_remez as ar
+    from proofs_checks.thm3_relu import _point
+
+    def boom(k, **kw):
+        raise ArithmeticError("no start led to an alternating reference")
+
+    monkeypatch.setattr(ar, "best_sqrt_pf", boom)
+    rec, res = _point(84)
+    assert res is None and rec["decided"] is False and "alternating" in rec["notes"][0]
+
+
 def test_sqrt_remez_rejects_bad_degree():
     from proofs_checks._abs_remez import best_sqrt_pf
 
