@@ -404,8 +404,9 @@ def _run_float(tgt: Target, m: int, n: int, domain: Domain, weight: Callable | N
 
     # The estimate bracket is evaluated in mp, exactly for the float64 data: in double the error
     # f - r of, e.g., exp at (4, 4) (1.5e-10 next to max|f| = e) carries ~1e-6 relative noise.
-    edps = 25 + max(0, math.ceil(math.log10(max(abs(float(x)) for x in [1.0, *num]) /
-                                            max(float(run.max_error), 1e-300))))
+    fscale = float(np.max(np.abs(tgt(domain.sample(200)))))
+    ratio = max(fscale, 1e-300) / max(float(run.max_error), 1e-300)
+    edps = 25 + (max(0, math.ceil(math.log10(ratio))) if math.isfinite(ratio) else 0)
 
     def err_at(x: Any) -> Any:
         with workdps(min(edps, 120)):

@@ -297,6 +297,15 @@ def test_relu_18_18_agrees_with_mp_engine():
     assert abs(float(res.error) / run.levelled_error - 1) < 1e-12
 
 
+@pytest.mark.slow
+def test_minimax_abs_80_80_estimates():
+    """Through minimax (8 s): the mp-evaluated estimate bracket of a fit whose monomial
+    coefficients overflow double (regression: an OverflowError in the estimate's precision)."""
+    res = minimax("abs", 80, 80, certify=False)
+    assert res.converged
+    assert 0 < res.error_lower <= res.error <= res.error_lower * (1 + 2e-5)
+
+
 def test_relu_reduction_matches_direct_engine():
     # relu = (x + |x|)/2 for m >= n + 1: the reduced and the direct exchange agree
     a = remez_float("relu", 5, 4)
