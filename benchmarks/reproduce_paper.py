@@ -579,7 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only rewrite docs/study_report.md from the saved results of the last full run",
     )
-    p.add_argument("--threads", type=int, default=2)
+    # 1 thread: on a loaded 2-core machine two OpenMP threads oversubscribe the cores; we measured
+    # upgrade_init of the TopK L0~8 teacher at 108 s with 2 threads against 11.5 s with 1
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", type=Path, help="results JSON (default: _artifacts/study_<mode>.json)")
     p.add_argument(
         "--docs", type=Path, default=REPO / "docs", help="where the report and figures go (full mode)"
