@@ -261,6 +261,31 @@ def run(quick: bool = False) -> dict:
         )
     except Exception as exc:
         cross.append({"error": repr(exc)})
+    # 3) an independent high-degree cross-check: ratapprox's float64 fit of |x| certified by
+    # ratapprox.certify_barycentric (a different rational, a different enclosure); both brackets
+    # contain E_n, so they must overlap
+    for n in [16] if quick else [m for m in (72, 86) if pts.get(m, {}).get("decided")]:
+        try:
+            from ratapprox import Domain
+            from ratapprox.certify_barycentric import certify_barycentric
+            from ratapprox.remez_float import remez_float
+
+            t1 = time.perf_counter()
+            fit = remez_float("abs", n, n)
+            cb = certify_barycentric("abs", fit.rational, Domain.interval(-1, 1),
+                                     alternation_points=list(fit.reference), m=n, n=n, rel_tol=1e-6)
+            d = pts[n]
+            cross.append(
+                {
+                    "abs_type": [n, n],
+                    "float64_fit_certified": [float(cb.lower), float(cb.upper)],
+                    "ours_certified": [d["abs_lower"], d["abs_upper"]],
+                    "seconds": round(time.perf_counter() - t1, 1),
+                    "agree": bool(float(cb.lower) <= d["abs_upper"] and d["abs_lower"] <= float(cb.upper)),
+                }
+            )
+        except Exception as exc:  # report, do not hide
+            cross.append({"abs_type": [n, n], "error": repr(exc)})
     if any(not c.get("agree", False) for c in cross) and verdict == "consistent":
         verdict, reason = "inconsistent", reason + "; a cross-check with ratapprox.minimax disagrees"
     # 3) smallest n for each eps, best vs constructive
