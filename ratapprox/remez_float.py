@@ -37,6 +37,13 @@ Outline (one helper per step, as in Chebfun ``minimax``):
    ``"converged"``, ``"defect"`` (a verified degenerate best approximation, see below),
    ``"precision"`` (the best error is below what double resolves, e.g. exp at (8, 8)),
    ``"singular"`` (no pole-free trial function) or ``"iteration_limit"``.
+6. **Polish** (:func:`_polish`, a converged run with at most 90 reference points): the last
+   exchange steps redone in mpmath -- Newton on the interpolation conditions (residual in mp,
+   correction by float64 iterative refinement), every reference point moved to the mp
+   extremum nearby -- and the result rounded to float64 once; ``max_error`` is then the error
+   of the returned float64 rational evaluated in mp at its extrema.  Double alone resolves the
+   error only to ``eps max|f|`` (exp at (4, 4): 6e-6 of E*; with the polish 8e-7, the rounding
+   of the float64 data).  History rows with ``"polish"`` record it.
 
 **Symmetry.**  For an even target on a symmetric interval domain (and no weight) the best
 approximation is even (it is unique, and :math:`r(-x)` is also best), so

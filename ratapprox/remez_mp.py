@@ -641,10 +641,11 @@ def _float_weight(weight: Callable | None, x: np.ndarray) -> np.ndarray:
 
 def _start_references(target: Target, domain: Domain, m: int, n: int, weight: Callable | None,
                       start: Any, use_float_engine: bool) -> Iterator[tuple]:
-    """Start references, best first, each with a word on where it came from.
+    """Start references, best first: tuples ``(reference, where[, error_hint])``.
 
-    Generated lazily: a later (costlier) candidate is only computed when the exchange from the
-    earlier ones failed.
+    ``where`` says where the reference came from; ``error_hint`` (float64 engine starts) is its
+    max error, which sets the first working precision.  Generated lazily: a later (costlier)
+    candidate is only computed when the exchange from the earlier ones failed.
     """
     N = m + n + 2
     if start is not None:
