@@ -376,6 +376,27 @@ def _inverse_iteration(C: Any, shift: Any, steps: int = 12) -> tuple[Any, list] 
     return None
 
 
+def _admissible_b(b: list, Vn: Any, xs: list, N: int, n: int, lo: Any, hi: Any,
+                  check_float: np.ndarray | None, pieces: Sequence[tuple[float, float]] | None
+                  ) -> bool:
+    """Whether the denominator with Chebyshev coefficients ``b`` keeps one strict sign on each
+    piece of the domain (at the reference, in mp, and at ``check_float``)."""
+    if pieces is None:
+        pieces = [(float(lo), float(hi))]
+    qv = [sum(Vn[i, j] * b[j] for j in range(n + 1)) for i in range(N)]
+    if any(v == 0 for v in qv):
+        return False
+    qsign = np.array([1.0 if v > 0 else -1.0 for v in qv])
+    if not _sign_definite_per_piece(np.array([float(x) for x in xs]), qsign, pieces):
+        return False
+    if check_float is not None:
+        tv = [(2 * mpmath.mpf(float(v)) - lo - hi) / (hi - lo) for v in check_float]
+        qs = np.array([1.0 if ChebRational._clenshaw(b, t) > 0 else -1.0 for t in tv])
+        if not _sign_definite_per_piece(check_float, qs, pieces):
+            return False
+    return True
+
+
 def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: Any,
                     check_float: np.ndarray | None,
                     pieces: Sequence[tuple[float, float]] | None = None,
@@ -421,7 +442,15 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
     if max_cond is not None and cond > max_cond:
         raise _NeedPrecision(cond)
     C = Binv * A
-    fast = _inverse_iteration(C, shift) if (shift is not None and n > 0) else None
+    fast = None
+    if shift is not None and n > 0:
+        fast = _inverse_iteration(C, shift)
+        if fast is None or not _admissible_b(fast[1], Vn, xs, N, n, lo, hi, check_float, pieces):
+            # the exchange can flip the sign pattern of the reference, and with it that of h
+            fast = _inverse_iteration(C, -shift)
+            if fast is not None and not _admissible_b(fast[1], Vn, xs, N, n, lo, hi, check_float,
+                                                      pieces):
+                fast = None
     if n == 0:
         evals, evecs = [C[0, 0]], mpmath.matrix([[1]])
     elif fast is not None:
@@ -925,6 +954,8 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
                 history.append({"iteration": it, "levelled_error": abs(h), "max_error": None,
                                 "ratio": None, "note": f"working precision raised to {wdps}",
                                 "dps": wdps})
+                # the same reference again, at more digits: this h is an excellent shift
+                prev_h, prev_gap = h, mpmath.mpf(0)
                 continue
 
             pre = None
