@@ -76,9 +76,9 @@ Possible issues
   last, the float64 engine without parity reduction.  The next start is tried only after a
   singular solve.  Problems whose error is below what double resolves (exp at (8, 8)) skip the
   float64 stages.
-* Measured (dps 30-40, shared 2-core machine, ``certify=False``): ``|x|`` at (12, 12) 3.5 s,
-  (20, 20) 15 s; ReLU (9, 8) on the 4001 grid 1.4 s; ``sign`` (9, 8) at delta = 1e-3 1.8 s and
-  (17, 16) at delta = 1e-4 11 s, both equal to Zolotarev's error to ~1e-50.  Each iteration
+* Measured (dps 30-40, shared 2-core machine, ``certify=False``): ``|x|`` at (12, 12) 2.2 s,
+  (20, 20) 6.4 s; ReLU (9, 8) on the 4001 grid 0.9 s; ``sign`` (9, 8) at delta = 1e-3 1.3 s and
+  (17, 16) at delta = 1e-4 5.7 s, both equal to Zolotarev's error to ~1e-50.  Each iteration
   costs seconds at degree 20 and more (pure-Python mpmath: the QR of the Chebyshev-Vandermonde
   matrix, the extremum search); the first iteration pays for a dense ``mpmath.eig``, the later
   ones use inverse iteration.
