@@ -378,6 +378,14 @@ def markdown(result: dict, figures: dict[str, str]) -> str:
             f"{t['rsae_finetune']['steps_per_s']:.1f} | {t['control_finetune']['steps_per_s']:.1f} | "
             f"{t['total_seconds']:.0f} |"
         )
+    rs = [r["timing"]["rsae_finetune"]["steps_per_s"] for r in recs]
+    cs = [r["timing"]["control_finetune"]["steps_per_s"] for r in recs]
+    if rs:
+        L.append(
+            f"\nWhole run: {result['seconds'] / 60:.1f} min wall. Fine-tune steps/s (1024 tokens a step, "
+            f"main table): RSAE median {np.median(rs):.1f} (range {min(rs):.1f}-{max(rs):.1f}), control "
+            f"median {np.median(cs):.1f} (range {min(cs):.1f}-{max(cs):.1f})."
+        )
     L.append(
         f"\nMachine: {result['machine']} (shared with other jobs while this ran, so the timings are "
         "upper bounds).\n"
@@ -442,6 +450,31 @@ def commentary(result: dict) -> str:
             + ", ".join(f"{v:+.4f}" for v in dce)
             + " nats."
         )
+    weak = [r for r in recs if r["control"]["mse"] >= r["teacher"]["mse"]]
+    if weak:
+        out.append(
+            "* **Where the control ends worse than the teacher it started from** (its fine-tune under the "
+            "L0 controller and trim loses reconstruction; the RSAE's margin over such a control overstates "
+            "the gain, so compare with the better of the two): "
+            + "; ".join(
+                f"{NAMES[r['family']]} L0~{r['target_l0']} (layer {r['layer']}): control "
+                f"{_rel(r['control']['mse'], r['teacher']['mse']):+.1%}, RSAE "
+                f"{_rel(r['rsae']['mse'], r['teacher']['mse']):+.1%} MSE vs teacher"
+                for r in weak
+            )
+            + "."
+        )
+    best_w = [
+        r
+        for r in recs
+        if r["rsae"]["mse"] < min(r["teacher"]["mse"], r["control"]["mse"])
+        and r["rsae"]["delta_ce"] < min(r["teacher"]["delta_ce"], r["control"]["delta_ce"])
+        and r["rsae"]["l0"] <= 1.02 * min(r["teacher"]["l0"], r["control"]["l0"])
+    ]
+    out.append(
+        f"* **Against the better of teacher and control** (MSE and delta-CE both strictly lower, L0 "
+        f"matched within 2%): the RSAE wins {len(best_w)}/{len(recs)}."
+    )
     losses = []
     for r in recs:
         tag = f"{NAMES[r['family']]} L0~{r['target_l0']} (layer {r['layer']})"
