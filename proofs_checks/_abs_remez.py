@@ -18,17 +18,21 @@ n = 90; Stahl 1993), and this form is well conditioned where the monomial basis 
 Algorithm (rational Remez, multiple exchange; Remez 1934, Werner 1962; Varga, Ruttan &
 Carpenter 1993 used the same sqrt reduction to tabulate E_{n,n}(|x|) in high precision):
 
-1. warm start: continuation from the degree below (poles and reference resampled in log scale,
-   then ``c, w`` by least squares with the poles fixed); for k = 1, or when that fails,
+1. warm starts, tried in turn: continuation from n - 2 (poles and reference resampled in log
+   scale, then ``c, w`` by least squares with the poles fixed; reliable for n <= 58 here, it
+   often stalls beyond); a bridge between the solutions at n - 2 and n + 2 (same, averaged);
    ``ratapprox.remez_float.remez_float("abs", 2k, 2k)`` (float64 barycentric Remez, a few seconds
    at n = 90): its poles give ``q_j``, the sign runs of its error on a log grid a reference
-   ``0 = x_0 < ... < x_{2k+1} = 1``;
+   ``0 = x_0 < ... < x_{2k+1} = 1`` (a spurious real pole pair, as at n = 84, is replaced);
 2. levelled system ``x_i - r(x_i^2) = (-1)^i h`` (2k+2 equations, unknowns ``c, w, log q, h``)
    solved by Newton in mpmath: residuals in working precision, Jacobian in float64 after
    equilibration (a quasi-Newton step that contracts by about cond(J) 1e-16 per step), with a
    full mpmath LU step as fallback;
 3. exchange: every interior reference point moves to the nearby extremum of ``e`` (Newton on
-   ``e' = 0`` in ``log x``); stop when ``(max|e(x_i)| - |h|)/|h| < tol``.
+   ``e' = 0`` in ``log x``); stop when ``(max|e(x_i)| - |h|)/|h| < tol``.  When no start
+   converges (n = 84: every start stalls or loses the alternation; the levelled system's Jacobian
+   becomes nearly singular after an exchange) the alternating state with the smallest gap is
+   returned with ``converged=False``: it is still certifiable, and its bracket decides.
 
 Certificate (:func:`certify_sqrt_pf`), rigorous and in exact integer arithmetic:
 
