@@ -241,9 +241,13 @@ def run(quick: bool = False) -> dict:
             )
         except Exception as exc:  # report, do not hide (ConvergenceError carries its reason)
             cross.append({"delta": delta, "r": r, "error": repr(exc), "reason": getattr(exc, "reason", None)})
-    if any(not x.get("agree", False) for x in cross):
+    # a cross-check that ran and disagrees overturns the verdict; one that could not run (an
+    # exception in ratapprox, e.g. a ConvergenceError) is reported, not counted either way
+    if any("agree" in x and not x["agree"] for x in cross):
         verdict = "inconsistent"
         reason += "; a Remez cross-check disagrees with the closed form"
+    if any("error" in x for x in cross):
+        reason += f"; {sum('error' in x for x in cross)} Remez cross-check(s) could not run (see the list)"
     return {
         "check": "lemma1_thm2",
         "statement": "sign on E_delta to accuracy eps with a rational of size O(log(1/eps) log(1/delta))",

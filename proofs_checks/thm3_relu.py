@@ -286,8 +286,12 @@ def run(quick: bool = False) -> dict:
             )
         except Exception as exc:  # report, do not hide
             cross.append({"abs_type": [n, n], "error": repr(exc)})
-    if any(not c.get("agree", False) for c in cross) and verdict == "consistent":
-        verdict, reason = "inconsistent", reason + "; a cross-check with ratapprox.minimax disagrees"
+    # a cross-check that ran and disagrees overturns the verdict; one that could not run (an
+    # exception in ratapprox) is reported in the reason and the record, not counted either way
+    if any("agree" in c and not c["agree"] for c in cross) and verdict == "consistent":
+        verdict, reason = "inconsistent", reason + "; a cross-check with ratapprox disagrees"
+    if any("error" in c for c in cross):
+        reason += f"; {sum('error' in c for c in cross)} cross-check(s) could not run (see cross_checks)"
     # 3) smallest n for each eps, best vs constructive
     table = []
     for eps in eps_list:
