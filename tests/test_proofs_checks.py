@@ -129,6 +129,25 @@ def test_sqrt_certificate_brackets_and_is_not_fooled_by_a_perturbation():
     assert cb.lower <= E
 
 
+def test_cubic_max_bound_covers_the_true_maximum():
+    from fractions import Fraction
+
+    from proofs_checks._abs_remez import _cubic_max
+
+    rng = np.random.default_rng(20261123)
+    s = np.linspace(-1, 1, 20001)
+    for _ in range(200):
+        c = [int(v) for v in rng.integers(-10**6, 10**6, size=4)]
+        lo, hi = c, [v + int(rng.integers(0, 3)) for v in c]  # enclosures of width 0..2
+        bound = _cubic_max(lo, hi)
+        # any cubic inside the enclosures stays below the bound; its sampled max is close to it
+        for pick in (lo, hi):
+            vals = np.abs(np.polyval(np.array(pick[::-1], dtype=float), s))
+            assert vals.max() <= float(bound) * (1 + 1e-12)
+        assert float(bound) <= np.abs(np.polyval(np.array(lo[::-1], dtype=float), s)).max() + 20
+    assert _cubic_max([0, 0, 0, 0], [0, 0, 0, 0]) == Fraction(0)
+
+
 def test_monomial_form_is_the_same_rational():
     import mpmath as mp
 
