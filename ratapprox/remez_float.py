@@ -860,6 +860,8 @@ STAGNATION_STEPS = 6
 STAGNATION_RTOL = 1e-2
 #: A grid with at least this many points per reference point starts from the continuous problem.
 GRID_SNAP_FACTOR = 20
+#: Snapped reference points lost to merging that are replaced by grid points in the widest gaps.
+GRID_PAD_MAX = 8
 #: Samples per gap of the hull where the denominator's sign is checked.
 GAP_SAMPLES = 64
 #: Consecutive trial functions with a pole in the domain after which a start is abandoned.
@@ -1618,6 +1620,10 @@ def _remez_float(
         if cont.converged and len(cont.reference) == N2:
             nearest = np.abs(pts[None, :] - np.asarray(cont.reference)[:, None]).argmin(axis=1)
             snapped = np.unique(pts[nearest])
+            if N2 - GRID_PAD_MAX <= snapped.size < N2:
+                # reference points closer than the grid spacing (ReLU clusters at 0 far below
+                # it at type (19, 18)) merge: fill the widest gaps with grid points
+                snapped = _extend_reference(prob, snapped, N2 - snapped.size)
             if snapped.size == N2:
                 out = _iterate(prob, m, n, snapped, int(max_iter), tol)
                 for hrow in out["history"]:

@@ -160,6 +160,21 @@ def test_grid_4001():
     assert run.max_error <= cont.max_error * (1 + 1e-10)
 
 
+@pytest.mark.parametrize(("m", "n"), [(19, 18), (18, 18)])
+def test_grid_4001_high_degree_relu(m, n):
+    """The continuous reference clusters at 0 below the grid spacing, so snapping merges points;
+    the widest gaps are refilled with grid points (used to end "singular")."""
+    dom = Domain.grid_on(4001)
+    run = remez_float("relu", m, n, dom)
+    assert run.converged and run.reason == "converged"
+    grid = dom.points_float()
+    assert np.all(np.isin(run.reference, grid))
+    _check_equioscillation(run, "relu", m, n, rtol=1e-8)
+    # max over the whole grid, in mp from the barycentric data, equals the reported max
+    assert max(abs(v) for v in _mp_errors(run, "relu", grid)) <= run.max_error * (1 + 1e-9)
+    assert run.max_error <= remez_float("relu", m, n).levelled_error  # grid subset of [-1, 1]
+
+
 def test_exp_44_and_precision_limit():
     run = remez_float("exp", 4, 4)
     assert run.converged
