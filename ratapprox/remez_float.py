@@ -93,8 +93,9 @@ Possible issues
   samples would escape it (the certification in ``minimax`` would then fail loudly).
 * Rational Remez needs a start; some problems still end in ``"singular"`` or
   ``"iteration_limit"`` (seen: a few jumprelu thresholds with a narrow exclusion; |x| at
-  (80, 79); a jump inside a grid; ReLU at type (k, k), k >= 18, on a grid or an asymmetric
-  interval, where the start from the type (k + 1, k) reference does not apply).  They are
+  (80, 79); a jump inside a grid; ReLU at type (16, 16) on the 4001 grid; ReLU at type (k, k),
+  k >= 18, on an asymmetric interval, where the start from the type (k + 1, k) reference does
+  not apply).  They are
   reported, never returned as converged; the mpmath engine (``minimax(..., dps=...)``) is the
   next thing to try.
 * A target with a jump inside a continuous domain has no uniform rational approximation worth
