@@ -93,9 +93,8 @@ Possible issues
   samples would escape it (the certification in ``minimax`` would then fail loudly).
 * Rational Remez needs a start; some problems still end in ``"singular"`` or
   ``"iteration_limit"`` (seen: a few jumprelu thresholds with a narrow exclusion; |x| at
-  (80, 79); a jump inside a grid; ReLU at type (16, 16) on the 4001 grid; ReLU at type (k, k),
-  k >= 18, on an asymmetric interval, where the start from the type (k + 1, k) reference does
-  not apply).  They are
+  (80, 79); a jump inside a grid; ReLU at type (k, k), k >= 18, on an asymmetric interval,
+  where the start from the type (k + 1, k) reference does not apply).  They are
   reported, never returned as converged; the mpmath engine (``minimax(..., dps=...)``) is the
   next thing to try.
 * A target with a jump inside a continuous domain has no uniform rational approximation worth
@@ -1439,10 +1438,15 @@ def _relu_diagonal(prob: _Problem, k: int, dom: Domain, max_iter: int, tol: floa
     dropping one end leaves a reference from which the exchange converges in a few steps --
     where the AAA-Lawson start and the continuation from type (k - 1, k - 1) end in
     ``"singular"`` for k >= 18 (the exchange sticks at the type (k - 1, k - 1) error level).
-    Measured: k = 18 .. 40 converge in 7-8 steps.  None if neither end works.
+    Measured: k = 18 .. 40 converge in 7-8 steps; on the 4001 grid (from the grid's own type
+    (k + 1, k) fit) k = 16, where the snapped continuous reference fails.  None if neither end
+    works.
     """
     try:
-        sub = _relu_from_abs(k + 1, k, dom, max_iter, tol)
+        if dom.is_discrete:  # a grid: its own type (k + 1, k) fit (snapped from the continuous)
+            sub = _remez_float("relu", k + 1, k, dom, max_iter=max_iter, tol=tol)
+        else:
+            sub = _relu_from_abs(k + 1, k, dom, max_iter, tol)
     except InvalidInputError:
         return None
     ref = np.asarray(sub.reference, dtype=float)
@@ -1631,6 +1635,9 @@ def _remez_float(
                     hrow["start"] = "continuous problem, snapped to the grid"
                 if not out["converged"]:
                     out = None
+    if (out is None and use_parity and tgt.name == "relu" and m == n and m >= 1
+            and weight is None and pts is not None):
+        out = _relu_diagonal(prob, m, dom, int(max_iter), tol)
     if out is None:
         out = _exchange(prob, m, n, int(max_iter), tol)
     out = _polish(prob, out, m, n)
