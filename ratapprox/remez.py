@@ -541,8 +541,12 @@ def minimax(target: str | Target | Callable[[Any], Any], m: int, n: int,
     Possible issues
     ---------------
     * The reported ``error`` is a sampled maximum; only ``certificate`` is a proof.
-    * Rational Remez needs a decent start; hard problems (tiny gaps, high degree on the mp path)
-      may end in ``ConvergenceError`` -- retry with a ``start`` from the float64 engine.
+    * Rational Remez needs a decent start; the mp path starts from the float64 engine's fit
+      when double resolves the error (|x| (20, 20) at dps 30: 6 s; sign (17, 16) at
+      delta = 1e-4: 6 s).  Hard problems may still end in ``ConvergenceError`` (reported, with
+      the best attempt); a ``start`` reference can be passed explicitly.
+    * float64 results carry the rounding of their float64 data: exp at (4, 4) is within 8e-7 of
+      E*; exp at (6, 6) and beyond (E* below double's resolution) raise ``PrecisionError``.
     * Monomial coefficients of high-degree fits are ill-conditioned: evaluate ``rational``.
 
     Examples
