@@ -610,6 +610,10 @@ def main(argv: list[str] | None = None) -> int:
         from study import report
 
         result = json.loads(out.read_text())
+        result["rewritten"] = {
+            "command": "python benchmarks/reproduce_paper.py --rewrite-report",
+            "commit": _commit(),
+        }
         report.write(result, torch.load(saved, weights_only=False), args.docs)
         return 0
     torch.set_num_threads(args.threads)
