@@ -70,6 +70,7 @@ def frontier_figure(fr: dict, family: str, layer: int, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
     for ax, key, lab in ((axes[0], "mse", "MSE (held-out)"), (axes[1], "delta_ce", "delta-CE (nats)")):
@@ -100,6 +101,9 @@ def frontier_figure(fr: dict, family: str, layer: int, path: Path) -> None:
         )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([8, 12, 16, 24, 40, 64]))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("L0 (held-out)")
         ax.set_ylabel(lab)
         ax.grid(alpha=0.3, which="both")
