@@ -679,6 +679,127 @@ class _BoxEval:
         return _abs_hi(e), lbc, False
 
 
+def _taylor_coeffs(cs: Sequence[Any], x: Any, K: int) -> list[Any]:
+    """Normalised Taylor coefficients ``P^(k)(x)/k!``, ``k = 0..min(K, deg P)``, at ``x``.
+
+    Repeated synthetic division by ``(t - x)`` (Horner's scheme; the Taylor shift of Knuth,
+    *TAOCP* vol. 2, sec. 4.6.4): the remainder of the k-th division is ``P^(k)(x)/k!``.  Every
+    quantity is a polynomial expression in ``x``, so on an interval ``X`` interval arithmetic
+    gives enclosures of ``P^(k)(xi)/k!`` valid for every ``xi in X`` (inclusion monotonicity;
+    Moore 1966).
+    """
+    b = list(cs)
+    out = []
+    for _ in range(min(K + 1, len(cs))):
+        acc = b[-1]
+        quo = [acc] * (len(b) - 1)
+        for j in range(len(b) - 2, -1, -1):
+            quo[j] = acc
+            acc = acc * x + b[j]
+        out.append(acc)
+        b = quo
+    return out
+
+
+def _series_div(Pk: Sequence[Any], Qk: Sequence[Any], K: int) -> list[Any]:
+    r"""Taylor coefficients of ``r = P/Q`` to order ``K`` from those of ``P`` and ``Q``.
+
+    ``P = rQ`` coefficient-wise: :math:`r_k = (P_k - \sum_{j=1}^{\min(k, n)} Q_j r_{k-j}) / Q_0`
+    (Knuth, *TAOCP* vol. 2, sec. 4.7; Moore 1966, ch. 11).  With enclosures of ``P_k(X), Q_k(X)``
+    over a box the result encloses ``r^(k)(xi)/k!`` for every ``xi in X``.
+    """
+    q0 = Qk[0]
+    r: list[Any] = []
+    for k in range(K + 1):
+        s = Pk[k] if k < len(Pk) else _iv.mpf(0)
+        for j in range(1, min(k, len(Qk) - 1) + 1):
+            s = s - Qk[j] * r[k - j]
+        r.append(s / q0)
+    return r
+
+
+class _TaylorModelEval:
+    r"""Box enclosure of ``|e|`` by a Taylor model of order ``K`` (Makino & Berz 2003).
+
+    On a box ``X`` with centre ``c`` and ``t = x - c in T = [-h, h]``, Taylor's theorem with the
+    Lagrange remainder gives, for every ``x in X``,
+
+    .. math::
+
+        e(c + t) \in \sum_{k=0}^{K} e_k(c)\, t^k + E_{K+1}(X)\, T^{K+1},
+        \qquad e_k = f^{(k)}/k! - r^{(k)}/k!,
+
+    where the ``e_k(c)`` are point enclosures (their width is rounding only) and
+    :math:`E_{K+1}(X)` encloses :math:`e^{(K+1)}(\xi)/(K+1)!` over the box.  The Taylor
+    coefficients of ``P`` and ``Q`` come from repeated synthetic division, those of ``r`` from
+    the series division ``P = rQ`` (:func:`_series_div`), those of ``f`` from the target's
+    ``taylor_iv``.  The range of the quadratic part is taken exactly (ends and vertex,
+    :func:`_poly_range`), the terms of order 3..K by Horner's scheme over ``T``.  The
+    overestimation is then :math:`O(|e_3| h^3 + h^{K+1})`, against :math:`O(h^4)` for the
+    third-order form, whose remainder :math:`e^{(3)}(X)` carries the full dependency width of
+    ``P(X)/Q(X)`` (Neumaier 2003, "Taylor forms", *Reliable Computing* 9).
+
+    Monotonicity test: :math:`e'(X) \subseteq \sum_{k=1}^{K} k e_k(c) T^{k-1} +
+    (K+1) E_{K+1}(X) T^K`; if it excludes 0 the range is the hull of the two end values.  The
+    result is intersected with the natural extension ``f(X) - P(X)/Q(X)``, ``P(X), Q(X)``
+    tightened by their exact (finite) Taylor expansions at ``c``.  A box on which the target has
+    no Taylor enclosure (it meets a breakpoint) is handed to :class:`_BoxEval`.
+    """
+
+    def __init__(self, prob: _Problem, K: int) -> None:
+        self.p = prob
+        self.K = int(K)
+        self.fallback = _BoxEval(prob)
+        self.tay = prob.target.taylor_iv
+
+    def __call__(self, lo: Any, hi: Any) -> tuple[Any, Any, bool]:
+        """(upper bound of |e| on [lo, hi], proven |e(c)| at the centre, Q(c) <= 0 proven)."""
+        p, K = self.p, self.K
+        X = _iv.mpf([lo, hi])
+        fX = self.tay(X, K + 1)  # type: ignore[misc]
+        c = (lo + hi) / 2
+        C = _iv.mpf(c)
+        fc = self.tay(C, K) if fX is not None else None  # type: ignore[misc]
+        if fX is None or fc is None:
+            return self.fallback(lo, hi)
+        T = X - C
+        tlo, thi = _ends(T)
+        h = max(-tlo, thi)
+        # Exact (finite) Taylor expansions of P and Q at c: P(c + t) = sum_k P_k(c) t^k.
+        Pc = _taylor_coeffs(p.a, C, len(p.a))
+        Qc = _taylor_coeffs(p.b, C, len(p.b))
+        rc = _series_div(Pc, Qc, K)
+        e_c = [fc[k] - rc[k] for k in range(K + 1)]
+        lbc = _abs_lo(e_c[0]) if Qc[0].a > 0 else mpmath.mpf(0)
+        QX0 = _intersect(_horner(Qc, T), _horner(p.b, X))
+        if not QX0.a > 0:
+            return _INF, lbc, bool(Qc[0].b <= 0)
+        PX = _taylor_coeffs(p.a, X, K + 1)
+        QX = _taylor_coeffs(p.b, X, K + 1)
+        PX[0] = _intersect(PX[0], _horner(Pc, T))
+        QX[0] = QX0
+        rX = _series_div(PX, QX, K + 1)
+        E = fX[K + 1] - rX[K + 1]
+        hK = _ends(_iv.mpf(h) ** K)[1]
+        TK = _iv.mpf([-hK, hK])  # encloses T^K; T^(K+1) is enclosed by T * TK
+        # e'(X): the derivative series with its own Lagrange remainder (K+1) E_{K+1}(X) T^K.
+        d = _horner([k * e_c[k] for k in range(1, K + 1)], T) + (K + 1) * E * TK
+        e = fX[0] - rX[0]  # natural extension, with P(X) and Q(X) tightened
+        if d.a > 0 or d.b < 0:  # monotone on X: the range is the hull of the end values
+            return _abs_hi(_intersect(e, self.fallback._ends_hull(lo, hi))), lbc, False
+        quad = _poly_range([e_c[0], e_c[1], 2 * e_c[2]], tlo, thi)
+        rest = (T * _iv.mpf([0, h * h])) * _horner(e_c[3:], T) if K >= 3 else _iv.mpf(0)
+        tm = quad + rest + E * (T * TK)
+        return _abs_hi(_intersect(e, tm)), lbc, False
+
+
+def _taylor_order(prob: _Problem) -> int:
+    """Order K of the Taylor models, from the degrees: the local expansion of an error curve
+    with ``m + n + 2`` extrema needs more terms as the degree grows (K = 16..24)."""
+    deg = len(prob.num_q) + len(prob.den_q) - 2
+    return max(16, min(24, deg + 8))
+
+
 def _symmetric(prob: _Problem, domain: Domain) -> bool:
     """Whether |e(-x)| = |e(x)| exactly: target parity, matching exact parity of P/Q, and a
     domain symmetric about 0 (then only x >= 0 needs boxes)."""
@@ -766,7 +887,8 @@ def _branch_and_bound(
     seed: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Best-first subdivision; returns (upper, best proven centre value, stats)."""
-    ev = _BoxEval(prob)
+    ev: Any = (_TaylorModelEval(prob, _taylor_order(prob)) if prob.target.taylor_iv is not None
+               else _BoxEval(prob))
     counter = itertools.count()
     heap: list[tuple[Any, int, Any, Any]] = []
     best = mpmath.mpf(known_lower) if known_lower is not None else mpmath.mpf(0)

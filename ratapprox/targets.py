@@ -69,6 +69,12 @@ class Target:
         Rigorous enclosure of ``f''`` over ``X``, or ``None`` (unknown, or ``X`` meets a
         breakpoint where ``f'`` is not continuous).  With it, certify uses the second-order form
         :math:`e(c) + e'(c)(X - c) + e''(X)(X - c)^2/2`.
+    taylor_iv : callable or None
+        ``taylor_iv(X, K)``: enclosures of the normalised Taylor coefficients
+        :math:`f^{(k)}(\\xi)/k!`, valid for every :math:`\\xi \\in X`, ``k = 0..K`` (a list of
+        ``K + 1`` ``mpmath.iv.mpf``), or ``None`` on an ``X`` where ``f`` is not analytic (it
+        meets a breakpoint).  With it, certify uses Taylor models of order ``K`` (Makino & Berz
+        2003): :math:`e(c + t) \\in \\sum_{k \\le K} e_k(c) t^k + e_{K+1}(X) T^{K+1}`.
     """
 
     name: str
@@ -81,6 +87,7 @@ class Target:
     params: dict[str, str] = field(default_factory=dict)
     df_iv: Callable[[Any], Any] | None = None
     d2f_iv: Callable[[Any], Any] | None = None
+    taylor_iv: Callable[[Any, int], list[Any] | None] | None = None
 
     @property
     def certifiable(self) -> bool:
@@ -209,6 +216,36 @@ def _d2_piecewise_linear(points: tuple[str, ...]) -> Callable[[Any], Any]:
     return f
 
 
+def _taylor_exp(x: Any, K: int) -> list[Any]:
+    """exp^(k)(X)/k! = exp(X)/k! (the enclosure of exp(X) divided by the exact integer k!)."""
+    ex = mpmath.iv.exp(x)
+    out, fact = [], 1
+    for k in range(K + 1):
+        fact *= max(k, 1)
+        out.append(ex / fact)
+    return out
+
+
+def _taylor_piecewise_linear(
+    f_iv: Callable[[Any], Any], df_iv: Callable[[Any], Any], points: tuple[str, ...]
+) -> Callable[[Any, int], list[Any] | None]:
+    """Taylor coefficients ``[f(X), f'(X), 0, ..., 0]`` of a function linear between ``points``;
+    ``None`` on an X that meets one of them (there ``f`` is not analytic)."""
+
+    def f(x: Any, K: int) -> list[Any] | None:
+        for p in points:
+            th = mpmath.iv.mpf(p)  # at the current precision (see _iv_step)
+            if not (x.a > th.b or x.b < th.a):
+                return None
+        d = df_iv(x)
+        if d is None:
+            return None
+        zero = mpmath.iv.mpf(0)
+        return [f_iv(x), d, *([zero] * max(K - 1, 0))][: K + 1]
+
+    return f
+
+
 # --------------------------------------------------------------------------- float/mp helpers
 def _step_float(theta: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.where(x > theta, 1.0, np.where(x < theta, 0.0, 0.5))
@@ -242,20 +279,24 @@ def _named(name: str) -> Target:
             breakpoints=("0",),
             df_iv=_d_relu,
             d2f_iv=_d2_piecewise_linear(("0",)),
+            taylor_iv=_taylor_piecewise_linear(_iv_relu, _d_relu, ("0",)),
         )
     if name == "abs":
         return Target(
             "abs", np.abs, mpmath.fabs, _iv_abs, breakpoints=("0",), parity="even", df_iv=_d_abs,
             d2f_iv=_d2_piecewise_linear(("0",)),
+            taylor_iv=_taylor_piecewise_linear(_iv_abs, _d_abs, ("0",)),
         )
     if name == "sign":
         return Target(
             "sign", np.sign, mpmath.sign, _iv_sign, breakpoints=("0",), jumps=("0",), parity="odd",
             df_iv=_d_jump("0", 0), d2f_iv=_d2_piecewise_linear(("0",)),
+            taylor_iv=_taylor_piecewise_linear(_iv_sign, _d_jump("0", 0), ("0",)),
         )
     if name == "exp":
         return Target(
-            "exp", np.exp, mpmath.exp, mpmath.iv.exp, df_iv=mpmath.iv.exp, d2f_iv=mpmath.iv.exp
+            "exp", np.exp, mpmath.exp, mpmath.iv.exp, df_iv=mpmath.iv.exp, d2f_iv=mpmath.iv.exp,
+            taylor_iv=_taylor_exp,
         )
     if ":" in name:
         kind, _, spec = name.partition(":")
@@ -267,14 +308,17 @@ def _named(name: str) -> Target:
                     name, _step_float(tf), _step_mp(theta), _iv_step(theta),
                     breakpoints=(theta,), jumps=(theta,), params={"theta": theta},
                     df_iv=_d_jump(theta, 0), d2f_iv=_d2_piecewise_linear((theta,)),
+                    taylor_iv=_taylor_piecewise_linear(_iv_step(theta), _d_jump(theta, 0), (theta,)),
                 )
             hs, hm = _step_float(tf), _step_mp(theta)
+            djr = _d_relu if Decimal(theta) == 0 else _d_jump(theta, 1)
             return Target(
                 name, lambda x: x * hs(x), lambda x: x * hm(x), _iv_jumprelu(theta),
                 breakpoints=(theta,), jumps=(theta,) if Decimal(theta) != 0 else (),
                 params={"theta": theta},
-                df_iv=_d_relu if Decimal(theta) == 0 else _d_jump(theta, 1),
+                df_iv=djr,
                 d2f_iv=_d2_piecewise_linear((theta,)),
+                taylor_iv=_taylor_piecewise_linear(_iv_jumprelu(theta), djr, (theta,)),
             )
     raise InvalidInputError(f"unknown target `{name}`; known: {', '.join(TARGET_NAMES)} or a Python callable")
 
