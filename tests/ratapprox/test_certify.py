@@ -13,7 +13,9 @@ Reference values:
 
 from __future__ import annotations
 
+import itertools
 import math
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -21,7 +23,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratapprox.certify import Certificate, certify, lower_bound_de_la_vallee_poussin
+from ratapprox.certify import (
+    Certificate,
+    _ends,
+    _to_fraction,
+    certify,
+    lower_bound_de_la_vallee_poussin,
+)
 from ratapprox.domains import Domain
 from ratapprox.errors import InvalidInputError
 
@@ -193,3 +201,116 @@ def test_upper_bound_dominates_dense_sample(a, b):
         )
     assert c.upper >= sampled
     assert c.upper <= sampled * (1 + 1e-3) + 1e-12  # and it is tight (the grid is dense)
+
+
+# --------------------------------------------------------------------------- Taylor models
+def _exact_taylor_of_ratio(num, den, x, K):
+    """Taylor coefficients of P/Q at the rational x, in exact rational arithmetic (reference)."""
+
+    def shift(cs):
+        n = len(cs)
+        return [sum(math.comb(j, k) * cs[j] * x ** (j - k) for j in range(k, n)) for k in range(n)]
+
+    P, Q = shift(num), shift(den)
+    r = []
+    for k in range(K + 1):
+        s = P[k] if k < len(P) else Fraction(0)
+        s -= sum(Q[j] * r[k - j] for j in range(1, min(k, len(Q) - 1) + 1))
+        r.append(s / Q[0])
+    return r
+
+
+def _in(q, iv):
+    """Whether the exact rational q lies in the mpmath interval iv."""
+    lo, hi = _ends(iv)
+    return _to_fraction(lo) <= q <= _to_fraction(hi)
+
+
+def test_taylor_and_series_coefficients_enclose_exact_ones():
+    """Synthetic division and series division enclose the Taylor coefficients of P/Q at a point
+    (to rounding width) and over a box (at points of the box), against exact rational ones."""
+    from ratapprox._context import workdps
+    from ratapprox.certify import _series_div, _taylor_coeffs
+
+    num, den = ["0.5", "-1.25", "0.75", "2"], ["1", "0.3", "-0.2"]
+    numq, denq = [Fraction(c) for c in num], [Fraction(c) for c in den]
+    K = 10
+    with workdps(40):
+        a = [mpmath.iv.mpf(c) for c in num]
+        b = [mpmath.iv.mpf(c) for c in den]
+        C = mpmath.iv.mpf("0.3")
+        rc = _series_div(_taylor_coeffs(a, C, K), _taylor_coeffs(b, C, K), K)
+        X = mpmath.iv.mpf(["0.25", "0.35"])
+        rX = _series_div(_taylor_coeffs(a, X, K), _taylor_coeffs(b, X, K), K)
+        lo_c, hi_c = (_to_fraction(v) for v in _ends(C))
+    ref = _exact_taylor_of_ratio(numq, denq, Fraction(3, 10), K)
+    inside = (Fraction(1, 4), Fraction(31, 100), Fraction(7, 20))
+    refs = [_exact_taylor_of_ratio(numq, denq, x, K) for x in inside]
+    for k in range(K + 1):
+        # rc encloses the coefficients at every point of C (0.3 rounded outward)
+        assert _in(_exact_taylor_of_ratio(numq, denq, lo_c, K)[k], rc[k])
+        assert _in(_exact_taylor_of_ratio(numq, denq, hi_c, K)[k], rc[k])
+        assert rc[k].delta < mpmath.mpf(10) ** -30 * (1 + abs(float(ref[k])))
+        for rr in refs:
+            assert _in(rr[k], rX[k])
+
+
+def test_taylor_iv_is_none_at_a_breakpoint():
+    from ratapprox.targets import get_target
+
+    X = mpmath.iv.mpf(["-0.1", "0.1"])
+    assert get_target("relu").taylor_iv(X, 5) is None
+    Y = mpmath.iv.mpf(["0.2", "0.4"])
+    cs = get_target("relu").taylor_iv(Y, 5)
+    assert len(cs) == 6 and cs[1] == 1 and all(v == 0 for v in cs[2:])
+    assert get_target("jumprelu:0.3").taylor_iv(Y, 5) is None
+    ex = get_target("exp").taylor_iv(Y, 4)
+    assert mpmath.exp(mpmath.mpf("0.3")) / 24 in ex[4]
+
+
+def _independent_max(num, den, points, dps=60):
+    """max |exp - P/Q| by golden-section search between the midpoints of neighbouring
+    alternation points, plus the domain ends (plain mpmath at `dps` digits, no intervals)."""
+    with mpmath.workdps(dps):
+        P = [mpmath.mpf(c) for c in num][::-1]
+        Q = [mpmath.mpf(c) for c in den][::-1]
+
+        def err(x):
+            return abs(mpmath.exp(x) - mpmath.polyval(P, x) / mpmath.polyval(Q, x))
+
+        xs = sorted(mpmath.mpf(p) for p in points)
+        edges = [mpmath.mpf(-1)] + [(u + v) / 2 for u, v in itertools.pairwise(xs)] + [mpmath.mpf(1)]
+        best = max(err(mpmath.mpf(-1)), err(mpmath.mpf(1)))
+        g = (mpmath.sqrt(5) - 1) / 2
+        for lo, hi in itertools.pairwise(edges):
+            x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+            f1, f2 = err(x1), err(x2)
+            for _ in range(120):
+                if f1 >= f2:
+                    hi, x2, f2 = x2, x1, f1
+                    x1 = hi - g * (hi - lo)
+                    f1 = err(x1)
+                else:
+                    lo, x1, f1 = x1, x2, f2
+                    x2 = lo + g * (hi - lo)
+                    f2 = err(x2)
+            best = max(best, f1, f2)
+        return best
+
+
+@pytest.mark.parametrize("m, dps", [(6, 30), (8, 40)])
+def test_exp_minimax_certified_tight_by_taylor_models(m, dps):
+    """exp at type (m, m) with a small error (4e-17, 3e-24): the high-order Taylor models certify
+    it tightly (the third-order forms needed 200,001 boxes and 3 min for (8, 8) and stayed at
+    relative width 1e4), and the bracket contains an independent mpmath maximum of |f - r|."""
+    from ratapprox import minimax
+
+    res = minimax("exp", m, m, dps=dps)
+    c = res.certificate
+    assert c.rigorous
+    assert "Taylor models of order" in c.method
+    assert "box budget" not in c.notes
+    assert c.relative_width <= 1e-6
+    emax = _independent_max(res.numerator, res.denominator, res.alternation_points)
+    assert c.lower <= emax <= c.upper
+    assert c.upper <= emax * (1 + 1e-7)  # the upper end is the maximum, not an overestimate
