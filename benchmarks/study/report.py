@@ -560,6 +560,19 @@ def commentary(result: dict) -> str:
             "* **Frontiers** (RSAE points below the control curve at the same L0, of those inside the "
             "control's L0 range): " + "; ".join(parts) + "."
         )
+        miss = [
+            f"{name} {who} target {x['target']} -> L0 {x['l0']:.1f}"
+            for name, fr in frs.items()
+            for who in ("rsae", "control")
+            for x in fr[who]
+            if abs(x["l0"] / float(x["target"]) - 1) > 0.1
+        ]
+        if miss:
+            out.append(
+                "* **Frontier points that missed their target L0 by more than 10%** (their L0 is what is "
+                "plotted; starting from the L0~24 teacher, a higher target must be reached by lowering the "
+                "l1 weight alone within the steps given): " + "; ".join(miss) + "."
+            )
     rem = [r for r in recs if r.get("remedies")]
     if rem:
         parts = []
