@@ -971,8 +971,9 @@ def _branch_and_bound(
     upper = max(top, stuck_ub)
     if upper == _INF:
         den_fail = True
-    forms = (f"Taylor models of order {ev.K}, third-order forms at breakpoints"
-             if isinstance(ev, _TaylorModelEval) else "third-order Taylor/mean-value forms")
+    order = getattr(ev, "K", None)
+    forms = (f"Taylor models of order {order}, third-order forms at breakpoints"
+             if order is not None else "third-order Taylor/mean-value forms")
     stats = {"boxes": n_eval, "stop": stop, "stuck": stuck_ub > 0 and not at_jump, "den_fail": den_fail,
              "symmetric": symmetric, "forms": forms}
     return upper, best, stats
