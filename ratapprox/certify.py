@@ -19,8 +19,21 @@ rounded interval arithmetic, so floating-point rounding cannot invalidate a boun
 *Upper bound* (``upper_bound_interval``), for a target with an interval enclosure ``f_iv`` (the
 named targets ``relu, abs, sign, exp, step:THETA, jumprelu:THETA``):
 
-* continuous domain: the domain is cut at the target's breakpoints and covered by boxes; on each
-  box ``X`` (centre ``c``) the error ``e = f - r`` is enclosed by the natural interval extension
+* continuous domain, target with ``taylor_iv`` (``exp`` and the piecewise-linear targets): the
+  domain is cut at the target's breakpoints and covered by boxes; on each box ``X`` (centre
+  ``c``, ``t = x - c in T``) the error is enclosed by a Taylor model of order ``K``
+  (Makino & Berz 2003; Neumaier 2003), :math:`e(c + t) \in \sum_{k \le K} e_k(c) t^k +
+  E_{K+1}(X) T^{K+1}`: Taylor coefficients of ``P`` and ``Q`` by repeated synthetic division at
+  ``c`` and over ``X``, of ``r`` by series division, of ``f`` from ``taylor_iv``; the quadratic
+  part's range exactly, the rest by Horner over ``T``; the monotonicity test on the derivative
+  series (see :class:`_TaylorModelEval`).  ``K = ceil(D/2)`` clamped to 6..24, ``D`` the
+  decimal digits to resolve (``log10(|f| / (rel_tol * |e|))``).  Measured, ``exp`` on [-1, 1],
+  ``rel_tol = 1e-8`` (2-core machine): type (8, 8) at dps 40 (error 3.3e-24) 297 boxes, 0.75 s,
+  relative width 1e-8, where the third-order forms below exhausted 200,001 boxes in 3 min 19 s
+  at relative width 1.3e4; type (6, 6) at dps 30: 227 boxes, 0.4 s against 64,595 boxes, 56 s.
+  Boxes that meet a breakpoint (``taylor_iv`` returns ``None``) use the forms below.
+* continuous domain, otherwise: on each box ``X`` (centre ``c``) the error ``e = f - r`` is
+  enclosed by the natural interval extension
   ``f(X) - P(X)/Q(X)`` (Horner in interval arithmetic) intersected with the mean-value form
   :math:`e(c) + e'(X)(X - c)` (Moore 1966; Neumaier 1990, *Interval Methods for Systems of
   Equations*, sec. 2.3), where :math:`e'(X) = f'(X) - (P'Q - PQ')(X)/Q(X)^2` uses the target's
