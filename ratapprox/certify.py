@@ -561,6 +561,12 @@ def _rat_derivs(P: Sequence[Any], Q: Sequence[Any]) -> list[Any]:
     return out
 
 
+def _sq_box(h: Any) -> Any:
+    """``[0, h^2]`` with the upper end rounded up (an enclosure of ``t^2`` for ``|t| <= h``;
+    ``h * h`` in mpf arithmetic rounds to nearest and could fall one ulp short)."""
+    return _iv.mpf([0, _ends(_iv.mpf(h) * _iv.mpf(h))[1]])
+
+
 def _poly_range(coef: Sequence[Any], lo: Any, hi: Any) -> Any:
     """Range of ``c0 + c1 t + c2 t^2 / 2`` over ``t in [lo, hi]`` (lo <= 0 <= hi).
 
@@ -576,7 +582,7 @@ def _poly_range(coef: Sequence[Any], lo: Any, hi: Any) -> Any:
         if not (tb < lo or ta > hi):
             out = _hull(out, c0 - (c1 * c1) / (2 * c2))
     else:  # c2 may vanish: fall back to the plain interval evaluation
-        out = _hull(out, c0 + c1 * _iv.mpf([lo, hi]) + (c2 / 2) * _iv.mpf([0, max(-lo, hi) ** 2]))
+        out = _hull(out, c0 + c1 * _iv.mpf([lo, hi]) + (c2 / 2) * _sq_box(max(-lo, hi)))
     return out
 
 
@@ -649,7 +655,7 @@ class _BoxEval:
         e0 = p.f_iv(C) - rc[0]
         lbc = _abs_lo(e0) if Qc[0].a > 0 else mpmath.mpf(0)
         h = max(-tlo, thi)
-        T2 = _iv.mpf([0, h * h])
+        T2 = _sq_box(h)
         T3 = T * T2
         # Horner over X suffers from cancellation in the monomial basis far from 0 (a gate
         # centred at theta); the Taylor forms at c, with only the third derivative taken over X,
@@ -801,7 +807,7 @@ class _TaylorModelEval:
         if d.a > 0 or d.b < 0:  # monotone on X: the range is the hull of the end values
             return _abs_hi(_intersect(e, self.fallback._ends_hull(lo, hi))), lbc, False
         quad = _poly_range([e_c[0], e_c[1], 2 * e_c[2]], tlo, thi)
-        rest = (T * _iv.mpf([0, h * h])) * _horner(e_c[3:], T) if K >= 3 else _iv.mpf(0)
+        rest = (T * _sq_box(h)) * _horner(e_c[3:], T) if K >= 3 else _iv.mpf(0)
         tm = quad + rest + E * (T * TK)
         return _abs_hi(_intersect(e, tm)), lbc, False
 
