@@ -20,7 +20,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ratapprox.certify import (
@@ -314,3 +314,23 @@ def test_exp_minimax_certified_tight_by_taylor_models(m, dps):
     emax = _independent_max(res.numerator, res.denominator, res.alternation_points)
     assert c.lower <= emax <= c.upper
     assert c.upper <= emax * (1 + 1e-7)  # the upper end is the maximum, not an overestimate
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    a=st.lists(st.floats(-2, 2, allow_nan=False), min_size=1, max_size=5),
+    b=st.lists(st.floats(-0.3, 0.3, allow_nan=False), min_size=0, max_size=3),
+)
+def test_exp_upper_bound_dominates_dense_sample(a, b):
+    """The Taylor-model path (exp): the certified upper end is >= the error at 2001 points and
+    within 1e-3 of it (the grid is dense)."""
+    den = [1.0, *b]
+    c = certify("exp", a, den, Domain.interval(-1, 1), rel_tol=1e-6)
+    assert c.rigorous and "Taylor models of order" in c.method
+    xs = np.linspace(-1, 1, 2001)
+    with mpmath.workdps(40):
+        sampled = max(
+            abs(mpmath.exp(x) - mpmath.polyval(a[::-1], x) / mpmath.polyval(den[::-1], x)) for x in xs
+        )
+    assert c.upper >= sampled
+    assert c.upper <= sampled * (1 + 1e-3) + 1e-12
