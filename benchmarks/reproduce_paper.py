@@ -583,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     # upgrade_init of the TopK L0~8 teacher at 108 s with 2 threads against 11.5 s with 1
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", type=Path, help="results JSON (default: _artifacts/study_<mode>.json)")
+    p.add_argument("--note", help="with --rewrite-report: a provenance note for the report header")
     p.add_argument(
         "--docs", type=Path, default=REPO / "docs", help="where the report and figures go (full mode)"
     )
@@ -611,8 +612,10 @@ def main(argv: list[str] | None = None) -> int:
 
         result = json.loads(out.read_text())
         result["rewritten"] = {
-            "command": "python benchmarks/reproduce_paper.py --rewrite-report",
+            "command": "python benchmarks/reproduce_paper.py --rewrite-report"
+            + (" --note ..." if args.note else ""),
             "commit": _commit(),
+            "note": args.note,
         }
         report.write(result, torch.load(saved, weights_only=False), args.docs)
         return 0

@@ -169,6 +169,7 @@ def markdown(result: dict, figures: dict[str, str]) -> str:
         + (
             f" The text and figures were redrawn from that run's saved JSON by `{rw['command']}` "
             f"(report code at `{rw['commit']}`); no number was recomputed."
+            + (f" {rw['note']}" if rw.get("note") else "")
             if rw
             else ""
         )
