@@ -345,11 +345,20 @@ def markdown(result: dict, figures: dict[str, str]) -> str:
                     f"{b['l0']:.1f} / {_f(b['mse'])} / {_f(b['delta_ce'])} |"
                 )
         L.append("")
-        L.append("| frontier | RSAE below control: MSE | RSAE below control: delta-CE |")
-        L.append("|---|---|---|")
+        L.append(
+            "| frontier | RSAE below control curve: MSE | ... delta-CE | same target, RSAE lower: MSE "
+            "| ... delta-CE |"
+        )
+        L.append("|---|---|---|---|---|")
         for name, fr in result["frontiers"].items():
             vm, vd = frontier_verdict(fr, "mse"), frontier_verdict(fr, "delta_ce")
-            L.append(f"| {name} | {vm['below']}/{vm['compared']} | {vd['below']}/{vd['compared']} |")
+            pairs = list(zip(fr["rsae"], fr["control"]))
+            sm = sum(a["mse"] < b["mse"] for a, b in pairs)
+            sd = sum(a["delta_ce"] < b["delta_ce"] for a, b in pairs)
+            L.append(
+                f"| {name} | {vm['below']}/{vm['compared']} | {vd['below']}/{vd['compared']} | "
+                f"{sm}/{len(pairs)} | {sd}/{len(pairs)} |"
+            )
     rem = [r for r in recs if r.get("remedies")]
     if rem:
         L.append("\n## Remedies where the RSAE does not beat the control\n")
@@ -554,8 +563,11 @@ def commentary(result: dict) -> str:
         parts = []
         for name, fr in frs.items():
             vm, vd = frontier_verdict(fr, "mse"), frontier_verdict(fr, "delta_ce")
+            pairs = list(zip(fr["rsae"], fr["control"]))
+            sm = sum(a["mse"] < b["mse"] for a, b in pairs)
             parts.append(
-                f"{name}: MSE {vm['below']}/{vm['compared']}, delta-CE {vd['below']}/{vd['compared']}"
+                f"{name}: MSE {vm['below']}/{vm['compared']}, delta-CE {vd['below']}/{vd['compared']} "
+                f"(at the same target, lower MSE {sm}/{len(pairs)})"
             )
         out.append(
             "* **Frontiers** (RSAE points below the control curve at the same L0, of those inside the "
