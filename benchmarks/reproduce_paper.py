@@ -162,7 +162,9 @@ def gate_picture_data(teacher, init, rsae, x: torch.Tensor, report) -> dict:
         "kappa": kappa,
         "c_in_init": c_in0,
         "c_in_ft": c_in1,
-        "teacher": (grid * (grid > kappa)).numpy(),
+        # the teacher in the RSAE-init's units (C_in = 1 for the exact inits; the edge placement
+        # moves the jump to t = -1 by a shared offset folded into b_enc)
+        "teacher": report.gate_fit.teacher_gate(grid.numpy() / c_in0) * c_in0,
         "init": init.gate(grid.reshape(-1, 1)).reshape(-1).numpy(),
         "rsae": rsae.gate(grid.reshape(-1, 1)).reshape(-1).numpy(),
         "u_init": u_init[

@@ -170,6 +170,8 @@ def _run_demo(
             plot_gates(
                 out / "gates.png",
                 kappa=report.gate_fit.kappa,
+                # the teacher in the RSAE-init's units (its gate is C_out r(u / C_in), C_out = C_in)
+                teacher_gate=lambda u, c=float(init_model.gate.c_in): report.gate_fit.teacher_gate(u / c) * c,
                 gates={"RSAE-init": init_model.gate, "RSAE (fine-tuned)": rsae.gate},
                 pre_acts=u,
                 title=f"{family} teacher: gate shapes (folded units)",

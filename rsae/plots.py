@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +47,12 @@ def plot_gates(
     pre_acts: np.ndarray,
     u_range: tuple[float, float] | None = None,
     title: str = "",
+    teacher_gate: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Path:
-    """Teacher gate ``u H(u - kappa)`` and each rational gate on folded units ``u``, with a histogram.
+    """Teacher gate and each rational gate on folded units ``u``, with a histogram.
+
+    The teacher is ``teacher_gate(u)`` when given (``GateFit.teacher_gate``: it knows the offset
+    of the edge placement of a jump), else ``u H(u - kappa)``.
 
     ``pre_acts`` are folded pre-activations ``u = h / c_j`` (all latents pooled); the histogram
     (log counts) shows where the gate is actually used.
@@ -66,8 +70,11 @@ def plot_gates(
     for col, (a, b) in enumerate(ranges):
         ax, axh = axes[0, col], axes[1, col]
         u = np.linspace(a, b, 3001)
-        teacher = np.where(u > kappa, u, 0.0)
-        ax.plot(u, teacher, "k-", lw=2.5, alpha=0.35, label=f"teacher  u·H(u − {kappa:g})")
+        if teacher_gate is not None:
+            teacher, tlabel = np.asarray(teacher_gate(u), dtype=float), "teacher"
+        else:
+            teacher, tlabel = np.where(u > kappa, u, 0.0), f"teacher  u·H(u − {kappa:g})"
+        ax.plot(u, teacher, "k-", lw=2.5, alpha=0.35, label=tlabel)
         for name, g in gates.items():
             ax.plot(u, gate_curve(g, u), lw=1.4, label=name)
         ax.axhline(0, color="grey", lw=0.5)
