@@ -166,12 +166,13 @@ def _run_demo(
 
         with torch.no_grad():
             u = init_model.pre_acts(eval_src.rows(0, 2048)).double().numpy()
+            # the teacher in the RSAE-init's units (its gate is C_out r(u / C_in), C_out = C_in)
+            c_init = float(init_model.gate.c_in)
         files = [
             plot_gates(
                 out / "gates.png",
                 kappa=report.gate_fit.kappa,
-                # the teacher in the RSAE-init's units (its gate is C_out r(u / C_in), C_out = C_in)
-                teacher_gate=lambda u, c=float(init_model.gate.c_in): report.gate_fit.teacher_gate(u / c) * c,
+                teacher_gate=lambda v: report.gate_fit.teacher_gate(v / c_init) * c_init,
                 gates={"RSAE-init": init_model.gate, "RSAE (fine-tuned)": rsae.gate},
                 pre_acts=u,
                 title=f"{family} teacher: gate shapes (folded units)",
