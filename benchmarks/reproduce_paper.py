@@ -93,11 +93,12 @@ def ensure_teachers(layers) -> None:
     if not missing:
         return
     py = REPO / ".venv-saelens" / "bin" / "python"
+    # The children's output goes to stderr: with --json, stdout carries the JSON only.
     if not py.exists():
-        raise SystemExit(
-            "teachers missing and .venv-saelens not found: run benchmarks/setup_saelens.sh, then "
-            "`.venv-saelens/bin/python benchmarks/train_teachers.py`"
-        )
+        print("teachers missing: creating .venv-saelens (benchmarks/setup_saelens.sh; SAELens is an "
+              "optional extra, kept out of the main venv), then training them once", file=sys.stderr)
+        subprocess.run(["bash", str(REPO / "benchmarks" / "setup_saelens.sh")], check=True,
+                       stdout=sys.stderr)
     subprocess.run(
         [
             str(py),
@@ -106,6 +107,7 @@ def ensure_teachers(layers) -> None:
             *map(str, sorted(set(missing))),
         ],
         check=True,
+        stdout=sys.stderr,
     )
 
 
