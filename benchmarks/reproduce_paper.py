@@ -35,12 +35,13 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from rsae._io import write_json_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study import controls, data, preservation, probing
@@ -543,14 +544,6 @@ def _commit() -> str:
         return "unknown"
 
 
-def _atomic_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, default=float)
-    os.replace(tmp, path)
-
-
 def _public(rec: dict) -> dict:
     return {k: v for k, v in rec.items() if not k.startswith("_")}
 
@@ -706,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
         f"mean fraction of latents with activation corr and decoder cosine "
         f">= {preservation.THRESHOLD} vs the teacher"
     )
-    _atomic_json(out, result)
+    write_json_atomic(out, result, default=float)
     torch.save(gates, saved)  # our own file: lets --rewrite-report redraw the figures
     if mode == "full":
         from study import report

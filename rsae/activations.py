@@ -25,7 +25,6 @@ makes a resumed fine-tune reproduce an uninterrupted one.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._io import write_atomic
 
 __all__ = [
     "ActivationError",
@@ -366,11 +367,8 @@ class SyntheticFeatures:
 # --------------------------------------------------------------------------- helpers
 def harvest_to_npy(batches: Iterator[Tensor], path: str | os.PathLike, n_rows: int, d_in: int) -> Path:
     """Stream ``batches`` into an ``.npy`` file ``[n_rows, d_in]`` float32, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    os.close(fd)
-    try:
+
+    def fill(tmp: str) -> None:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_rows, d_in))
         pos = 0
         for b in batches:
@@ -384,11 +382,8 @@ def harvest_to_npy(batches: Iterator[Tensor], path: str | os.PathLike, n_rows: i
             raise ActivationError(f"source gave {pos} rows, {n_rows} requested")
         arr.flush()
         del arr
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return write_atomic(path, fill, suffix=".npy")
 
 
 def open_activations(path: str | os.PathLike, d_in: int | None = None) -> ArrayActivations:

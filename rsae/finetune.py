@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._io import write_atomic
 from .activations import ArrayActivations, BatchSampler
 
 __all__ = [
@@ -340,15 +340,7 @@ def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.O
 
 # --------------------------------------------------------------------------- checkpoints
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _snapshot(model: torch.nn.Module, state: TrainState) -> dict[str, Any]:

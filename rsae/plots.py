@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ._io import write_atomic
 
 __all__ = ["gate_curve", "plot_frontier", "plot_gates"]
 
@@ -27,16 +28,7 @@ def gate_curve(gate: torch.nn.Module, u: np.ndarray) -> np.ndarray:
 
 
 def _save(fig: object, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
 
 
 def plot_gates(

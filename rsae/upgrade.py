@@ -58,7 +58,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable
@@ -69,6 +68,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._io import write_text_atomic
 
 __all__ = [
     "DEFAULT_TYPES",
@@ -357,16 +358,8 @@ def fit_normalised_gate(
         seconds=time.perf_counter() - t0, method=method, notes=notes,
     )
     if cache_dir is not None:
-        _atomic_write_text(Path(cache_dir) / key, json.dumps(fit.to_json()))
+        write_text_atomic(Path(cache_dir) / key, json.dumps(fit.to_json()))
     return fit
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _safe_pade(

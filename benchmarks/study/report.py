@@ -5,11 +5,11 @@ Every number written here comes from the ``result`` dict of one ``reproduce_pape
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from rsae._io import write_atomic, write_text_atomic
 
 __all__ = ["frontier_figure", "gate_figure", "markdown", "write"]
 
@@ -17,11 +17,7 @@ NAMES = {"relu": "ReLU", "jumprelu": "JumpReLU", "topk": "TopK"}
 
 
 def _savefig(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
 
 
 def gate_figure(gp: dict, title: str, path: Path) -> None:
@@ -660,9 +656,4 @@ def write(result: dict, gates: dict, docs: Path) -> Path:
         name = f"frontier_{key}.png"
         frontier_figure(fr, family, int(layer[1:]), figdir / name)
         figures[name[:-4]] = f"figures/study/{name}"
-    path = docs / "study_report.md"
-    fd, tmp = tempfile.mkstemp(dir=docs, prefix=".tmp-", suffix=".md")
-    with os.fdopen(fd, "w") as f:
-        f.write(markdown(result, figures))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(docs / "study_report.md", markdown(result, figures))
