@@ -431,27 +431,8 @@ def _lower_bound(
             vals.append((-1, -_ends(e)[1]))
         else:
             notes.append(f"sign of the error undecided at x = {float(x):.17g}; point ignored")
-    # Merge runs of equal sign (keep the largest |e| of each run): the result is an alternating
-    # subsequence of the given points, which is all the theorem needs.
-    alt: list[tuple[int, Any]] = []
-    merged = 0
-    for s, v in vals:
-        if alt and alt[-1][0] == s:
-            merged += 1
-            if v > alt[-1][1]:
-                alt[-1] = (s, v)
-        else:
-            alt.append((s, v))
-    if merged:
-        notes.append(f"{merged} point(s) dropped where the error did not change sign")
-    if len(alt) < need:
-        notes.append(
-            f"only {len(alt)} alternating point(s); de la Vallée Poussin needs "
-            f"m + n + 2 - defect = {need}: lower bound 0"
-        )
-        return mpmath.mpf(0), "; ".join(notes), 0
-    best = max(min(v for _, v in alt[i : i + need]) for i in range(len(alt) - need + 1))
-    return best, "; ".join(notes), need
+    best, used = _alternating_lower(vals, need, notes, mpmath.mpf(0))
+    return best, "; ".join(notes), used
 
 
 def lower_bound_de_la_vallee_poussin(
@@ -509,6 +490,47 @@ def lower_bound_de_la_vallee_poussin(
 
 
 # --------------------------------------------------------------------------- upper bound
+def _right_half(pieces: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The parts of ``pieces`` (exact decimal ends) with ``x >= 0``: enough where ``|e|`` is even."""
+    cut = []
+    for a, b in pieces:
+        if Decimal(a) < 0 < Decimal(b):
+            cut.append(("0", b))
+        elif Decimal(a) >= 0:
+            cut.append((a, b))
+    return cut
+
+
+def _alternating_lower(
+    vals: Sequence[tuple[int, Any]], need: int, notes: list[str], zero: Any
+) -> tuple[Any, int]:
+    """De la Vallée Poussin's bound from signed lower bounds ``(sign, |e|)`` at ordered points.
+
+    Runs of equal sign are merged (keeping the largest ``|e|`` of each run): the result is an
+    alternating subsequence of the given points, which is all the theorem needs.  The bound is
+    the best ``min |e|`` over ``need`` consecutive alternating points; ``(zero, 0)`` (with a note)
+    when there are fewer than ``need``.
+    """
+    alt: list[tuple[int, Any]] = []
+    merged = 0
+    for s, v in vals:
+        if alt and alt[-1][0] == s:
+            merged += 1
+            if v > alt[-1][1]:
+                alt[-1] = (s, v)
+        else:
+            alt.append((s, v))
+    if merged:
+        notes.append(f"{merged} point(s) dropped where the error did not change sign")
+    if len(alt) < need:
+        notes.append(
+            f"only {len(alt)} alternating point(s); de la Vallée Poussin needs "
+            f"m + n + 2 - defect = {need}: lower bound 0"
+        )
+        return zero, 0
+    return max(min(v for _, v in alt[i : i + need]) for i in range(len(alt) - need + 1)), need
+
+
 def _pieces(domain: Domain, target: Target) -> list[tuple[str, str]]:
     """The domain's intervals cut at the target's breakpoints and jumps (exact decimals)."""
     cuts = sorted({Decimal(b) for b in (*target.breakpoints, *target.jumps)})
@@ -936,13 +958,7 @@ def _branch_and_bound(
     pieces = _pieces(domain, prob.target)
     symmetric = _symmetric(prob, domain)
     if symmetric:  # |e| is even: the half x >= 0 carries the maximum
-        cut = []
-        for a, b in pieces:
-            if Decimal(a) < 0 < Decimal(b):
-                cut.append(("0", b))
-            elif Decimal(a) >= 0:
-                cut.append((a, b))
-        pieces = cut
+        pieces = _right_half(pieces)
     for a, b in pieces:
         lo, hi = _ends(_iv.mpf(a))[0], _ends(_iv.mpf(b))[1]  # outward: the box covers [a, b]
         ub, lbc, q_bad = ev(lo, hi)

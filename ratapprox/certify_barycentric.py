@@ -122,7 +122,7 @@ import numpy as np
 
 from . import _float_interval as fi
 from .barycentric import BarycentricRational
-from .certify import Certificate, _pieces, _place_points
+from .certify import Certificate, _alternating_lower, _pieces, _place_points, _right_half
 from .domains import Domain
 from .errors import InvalidInputError
 from .targets import Target, get_target
@@ -609,23 +609,8 @@ def _lower_bound(ev: _Evaluator, points: Sequence[Any], domain: Domain, m: int, 
             vals.append((-1, float(-e[1][i])))
         else:
             notes.append(f"sign of the error undecided at x = {float(x):.17g}; point ignored")
-    alt: list[tuple[int, float]] = []
-    merged = 0
-    for s, v in vals:
-        if alt and alt[-1][0] == s:
-            merged += 1
-            if v > alt[-1][1]:
-                alt[-1] = (s, v)
-        else:
-            alt.append((s, v))
-    if merged:
-        notes.append(f"{merged} point(s) dropped where the error did not change sign")
-    if len(alt) < need:
-        notes.append(f"only {len(alt)} alternating point(s); de la Vallée Poussin needs "
-                     f"m + n + 2 - defect = {need}: lower bound 0")
-        return 0.0, seen, notes, 0
-    best = max(min(v for _, v in alt[i : i + need]) for i in range(len(alt) - need + 1))
-    return best, seen, notes, need
+    best, used = _alternating_lower(vals, need, notes, 0.0)
+    return best, seen, notes, used
 
 
 # --------------------------------------------------------------------------- branch and bound
@@ -802,13 +787,7 @@ def certify_barycentric(
         if ivs == {(-b, -a) for a, b in ivs}:
             # |e(-x)| = |e(x)| exactly (symmetric data, target and domain): x >= 0 suffices
             halved = True
-            cut = []
-            for a, b in pieces:
-                if Decimal(a) < 0 < Decimal(b):
-                    cut.append(("0", b))
-                elif Decimal(a) >= 0:
-                    cut.append((a, b))
-            pieces = cut
+            pieces = _right_half(pieces)
     upper, st = _branch_and_bound(ev, pieces, float(rel_tol), int(max_boxes), lower, seed)
     rigorous = bool(np.isfinite(upper))
     if st["stop"] == "box budget":
