@@ -20,6 +20,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+from _golden import golden_max
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -281,20 +282,8 @@ def _independent_max(num, den, points, dps=60):
         xs = sorted(mpmath.mpf(p) for p in points)
         edges = [mpmath.mpf(-1)] + [(u + v) / 2 for u, v in itertools.pairwise(xs)] + [mpmath.mpf(1)]
         best = max(err(mpmath.mpf(-1)), err(mpmath.mpf(1)))
-        g = (mpmath.sqrt(5) - 1) / 2
         for lo, hi in itertools.pairwise(edges):
-            x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-            f1, f2 = err(x1), err(x2)
-            for _ in range(120):
-                if f1 >= f2:
-                    hi, x2, f2 = x2, x1, f1
-                    x1 = hi - g * (hi - lo)
-                    f1 = err(x1)
-                else:
-                    lo, x1, f1 = x1, x2, f2
-                    x2 = lo + g * (hi - lo)
-                    f2 = err(x2)
-            best = max(best, f1, f2)
+            best = max(best, golden_max(err, lo, hi, 120))
         return best
 
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+from _golden import golden_max
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,26 +103,13 @@ def _mp_max_abs_error(r: BarycentricRational, f, alternation, lo=-1.0, hi=1.0, d
 
         alt = sorted(float(a) for a in alternation)
         edges = [lo, *[(a + b) / 2 for a, b in itertools.pairwise(alt)], hi]
-        g = (mpmath.sqrt(5) - 1) / 2
         best = mpmath.mpf(0)
         for a, b in itertools.pairwise(edges):
             xs = [mpmath.mpf(a) + (mpmath.mpf(b) - a) * k / 40 for k in range(41)]
             vals = [err(x) for x in xs]
             k = max(range(41), key=lambda i: vals[i])
             best = max(best, vals[k])
-            u, v = xs[max(k - 1, 0)], xs[min(k + 1, 40)]
-            x1, x2 = v - g * (v - u), u + g * (v - u)
-            f1, f2 = err(x1), err(x2)
-            for _ in range(60):
-                if f1 >= f2:
-                    v, x2, f2 = x2, x1, f1
-                    x1 = v - g * (v - u)
-                    f1 = err(x1)
-                else:
-                    u, x1, f1 = x1, x2, f2
-                    x2 = u + g * (v - u)
-                    f2 = err(x2)
-            best = max(best, f1, f2)
+            best = max(best, golden_max(err, xs[max(k - 1, 0)], xs[min(k + 1, 40)], 60))
         return best
 
 

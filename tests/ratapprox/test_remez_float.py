@@ -23,6 +23,7 @@ import time
 import mpmath
 import numpy as np
 import pytest
+from _golden import golden_max
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -187,23 +188,6 @@ def test_exp_44_and_precision_limit():
     assert not run8.converged and run8.reason == "precision"
 
 
-def _golden_max(g, a, b, steps=90):
-    """max of g on [a, b] by golden-section search (g unimodal there), at the current mp dps."""
-    c = (mpmath.sqrt(5) - 1) / 2
-    x1, x2 = b - c * (b - a), a + c * (b - a)
-    g1, g2 = g(x1), g(x2)
-    for _ in range(steps):
-        if g1 < g2:
-            a, x1, g1 = x1, x2, g2
-            x2 = a + c * (b - a)
-            g2 = g(x2)
-        else:
-            b, x2, g2 = x2, x1, g1
-            x1 = b - c * (b - a)
-            g1 = g(x1)
-    return max(g1, g2, g(a), g(b))
-
-
 def test_exp_float64_against_mp_optimum():
     """Issue 3: exp at (4, 4) in float64 to >= 6 digits of the optimal error E*.
 
@@ -223,7 +207,7 @@ def test_exp_float64_against_mp_optimum():
         cuts = [mpmath.mpf(-1), *[(a + b) / 2 for a, b in itertools.pairwise(ref)], mpmath.mpf(1)]
         # s e with s the sign at the alternation point inside: one hump per piece
         signs = [mpmath.sign(e(xk)) for xk in ref]
-        true_max = max(_golden_max(lambda x, s=s: s * e(x), a, b)
+        true_max = max(golden_max(lambda x, s=s: s * e(x), a, b)
                        for s, (a, b) in zip(signs, itertools.pairwise(cuts)))
         assert true_max >= E * (1 - 1e-12)
         assert true_max <= E * (1 + 1e-6)
