@@ -26,16 +26,13 @@ import torch
 from .activations import ArrayActivations, SyntheticFeatures
 from .finetune import FinetuneConfig, finetune
 
-__all__ = ["derive_jumprelu_teacher", "feature_recovery", "run_demo", "train_relu_teacher"]
+__all__ = ["derive_jumprelu_teacher", "feature_recovery", "run_demo", "tied_relu_sae", "train_relu_teacher"]
 
 
-def train_relu_teacher(
-    x: torch.Tensor, d_sae: int, *, target_l0: float, steps: int, seed: int = 0, lr: float = 3e-3
-) -> torch.nn.Module:
-    """A ReLU SAE trained from scratch: tied init ``W_enc = W_dec^T`` (unit random rows), ``b_dec = mean``."""
+def tied_relu_sae(d_in: int, d_sae: int, b_dec: torch.Tensor, seed: int = 0) -> torch.nn.Module:
+    """An untrained ReLU SAE with the tied init ``W_enc = W_dec^T`` (unit random rows) and ``b_dec``."""
     from .sae import ReLUSAE, SAEConfig
 
-    d_in = x.shape[1]
     sae = ReLUSAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="relu"))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -43,7 +40,15 @@ def train_relu_teacher(
         W /= W.norm(dim=1, keepdim=True)
         sae.W_dec.copy_(W)
         sae.W_enc.copy_(W.T)
-        sae.b_dec.copy_(x[:8192].mean(0))
+        sae.b_dec.copy_(b_dec)
+    return sae
+
+
+def train_relu_teacher(
+    x: torch.Tensor, d_sae: int, *, target_l0: float, steps: int, seed: int = 0, lr: float = 3e-3
+) -> torch.nn.Module:
+    """A ReLU SAE trained from scratch: tied init ``W_enc = W_dec^T`` (unit random rows), ``b_dec = mean``."""
+    sae = tied_relu_sae(x.shape[1], d_sae, x[:8192].mean(0), seed)
     cfg = FinetuneConfig(steps=steps, batch_size=512, lr=lr, target_l0=target_l0, l1_init=0.1, seed=seed)
     finetune(sae, x, cfg)
     return sae

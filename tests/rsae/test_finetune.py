@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rsae.activations import SyntheticFeatures
-from rsae.demo import train_relu_teacher
+from rsae.demo import tied_relu_sae, train_relu_teacher
 from rsae.finetune import (
     CHECKPOINT_NAME,
     DivergenceError,
@@ -27,7 +27,7 @@ from rsae.finetune import (
     trim_l0,
 )
 from rsae.metrics import evaluate
-from rsae.sae import RationalSAE, ReLUSAE, SAEConfig, TopKSAE
+from rsae.sae import RationalSAE, SAEConfig, TopKSAE
 from rsae.upgrade import upgrade_init
 
 L0_TOL = 0.05  # the controller holds L0 within 5% on these short runs
@@ -41,18 +41,6 @@ def data():
     return x[:8192], x[8192:]
 
 
-def _random_relu_sae(d_in: int, d_sae: int, seed: int, b_dec: torch.Tensor) -> ReLUSAE:
-    sae = ReLUSAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="relu"))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        W = torch.randn(d_sae, d_in, generator=g)
-        W /= W.norm(dim=1, keepdim=True)
-        sae.W_dec.copy_(W)
-        sae.W_enc.copy_(W.T)
-        sae.b_dec.copy_(b_dec)
-    return sae
-
-
 def test_lr_schedule():
     cfg = FinetuneConfig(steps=100, warmup=10, final_lr_fraction=0.1)
     assert lr_at(0, cfg) == pytest.approx(0.1)
@@ -64,7 +52,7 @@ def test_lr_schedule():
 
 def test_controller_holds_l0(data):
     x_tr, x_ev = data
-    sae = _random_relu_sae(16, 64, 1, x_tr.mean(0))
+    sae = tied_relu_sae(16, 64, x_tr.mean(0), seed=1)
     target = 5.0
     res = finetune(sae, x_tr, FinetuneConfig(steps=300, batch_size=512, lr=3e-3, target_l0=target))
     late = [h["l0"] for h in res.history[-60:]]
@@ -162,14 +150,14 @@ def test_resuming_a_finished_run_does_not_trim_again(data, relu_teacher, tmp_pat
 
 @pytest.mark.parametrize("bad", [0.0, -3.0, 65.0])
 def test_impossible_target_l0(data, bad):
-    sae = _random_relu_sae(16, 64, 1, data[0].mean(0))
+    sae = tied_relu_sae(16, 64, data[0].mean(0), seed=1)
     with pytest.raises(ValueError, match="impossible target L0"):
         finetune(sae, data[0], FinetuneConfig(steps=5, target_l0=bad))
 
 
 def test_divergence_is_restored_and_counted(data, tmp_path):
     x_tr, _ = data
-    sae = _random_relu_sae(16, 64, 1, x_tr.mean(0))
+    sae = tied_relu_sae(16, 64, x_tr.mean(0), seed=1)
     hit = []
 
     def inject(step, model):
@@ -189,7 +177,7 @@ def test_divergence_is_restored_and_counted(data, tmp_path):
 
 def test_repeated_divergence_raises_and_never_writes_nan(data, tmp_path):
     x_tr, _ = data
-    sae = _random_relu_sae(16, 64, 1, x_tr.mean(0))
+    sae = tied_relu_sae(16, 64, x_tr.mean(0), seed=1)
 
     def always(step, model):
         if step >= 12:
