@@ -381,7 +381,7 @@ def _trim_batches(data: Any, cfg: FinetuneConfig) -> list[Tensor]:
 
 def trim_l0(
     model: torch.nn.Module, xs: list[Tensor], target: float, *, rtol: float = 0.002,
-    sensitivity: float = 0.0, max_evals: int = 40,
+    sensitivity: float = 0.0, max_evals: int = 40, l0_fn: Callable[[float], float] | None = None,
 ) -> dict[str, float]:
     """Shift ``b_enc`` by one global ``-s`` so the mean L0 on ``xs`` is in ``[(1 - rtol) target, target]``.
 
@@ -401,6 +401,10 @@ def trim_l0(
     plateau straddles it), the shift with L0 just at or below the target is taken and
     ``converged`` is 0.
 
+    ``l0_fn(s)``, if given, replaces the measurement ``_l0_at_shift(model, xs, s)`` of the mean L0
+    at shift ``s``: a data-parallel caller (:mod:`rsae.distributed`) passes one that sums the counts
+    over all ranks' tokens, so that every rank takes the same steps and applies the same shift.
+
     Returns a record: ``trim_shift`` (the ``s`` applied), ``l0_before_trim``, ``l0`` (after),
     ``trim_tokens``, ``trim_evals``, ``trim_converged`` (1.0 / 0.0).
     """
@@ -408,7 +412,7 @@ def trim_l0(
     l0_at: dict[float, float] = {}
 
     def g(s: float) -> float:  # log(L0(s) / target); -inf when nothing fires
-        l0_at[s] = _l0_at_shift(model, xs, s)
+        l0_at[s] = l0_fn(s) if l0_fn is not None else _l0_at_shift(model, xs, s)
         return math.log(l0_at[s] / target) if l0_at[s] > 0 else -math.inf
 
     lo_bound = math.log1p(-rtol)
