@@ -59,7 +59,19 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from rsae.activations import BatchSampler
-from rsae.finetune import DivergenceError, FinetuneConfig, L0Controller, compute_loss, lr_at, make_optimizer
+from rsae.finetune import (
+    DivergenceError,
+    FinetuneConfig,
+    L0Controller,
+    _fixed_sparsity,
+    _l0_at_shift,
+    _shift_b_enc,
+    _trim_batches,
+    compute_loss,
+    lr_at,
+    make_optimizer,
+    trim_l0,
+)
 
 from ._io import write_json_atomic
 
@@ -76,14 +88,19 @@ __all__ = [
 
 _SHARD_SEED_STRIDE = 1_000_003  # keeps the ranks' sampler seeds apart (a prime, no meaning beyond that)
 _STATS = ("loss", "mse", "l1", "l0")
+_REL_STEP = 0.05  # rsae.finetune's finite-difference / first-bracket step, in units of the pre-act spread
 
 
 @dataclass(frozen=True)
 class DDPResult:
     """Outcome of a run; statistics are global (all-reduced), identical on every rank.
 
-    ``history`` holds one record every ``log_every`` steps (the step's global statistics, lambda
-    and the learning-rate multiplier); ``last`` the final step's.
+    ``history`` holds one record every ``log_every`` steps (the step's global statistics, lambda,
+    the learning-rate multiplier and ``shift``, the total ``b_enc`` shift of the controller so
+    far); ``last`` the final step's.  ``trim`` is the record of the final L0 trim
+    (:func:`rsae.finetune.trim_l0`; ``l0`` = the trimmed L0 on all ranks' trim tokens,
+    ``trim_tokens`` their global count), ``None`` when it did not run (``final_trim`` off, no
+    steps, or a fixed-sparsity model).
     """
 
     steps: int
@@ -93,6 +110,7 @@ class DDPResult:
     target_l0: float
     seconds: float
     history: list[dict[str, float]]
+    trim: dict[str, float] | None = None
 
 
 class SAELoss(nn.Module):
@@ -158,25 +176,83 @@ def _n_rows(source: Any) -> int:
     return int(getattr(source, "n_tokens", None) or len(source))
 
 
+class _ShardRows:
+    """``source`` seen from one rank: ``n_tokens`` of all rows, ``take`` keeps only those in ``[lo, hi)``.
+
+    Passing it to :func:`rsae.finetune._trim_batches` (which draws ``trim_tokens`` of all rows with
+    ``cfg.seed``) gives this rank its part of the pipeline's trim sample: the ranks' parts are
+    disjoint and together are exactly the single-process sample.
+    """
+
+    def __init__(self, source: Any, lo: int, hi: int) -> None:
+        self.source, self.lo, self.hi = source, lo, hi
+        self.n_tokens = _n_rows(source)
+
+    def take(self, index: np.ndarray) -> Tensor:
+        return _take(self.source, index[(index >= self.lo) & (index < self.hi)])
+
+
 # ------------------------------------------------------------------------------------------------
 # The loop (shared by the DDP and the single-process entry points)
 # ------------------------------------------------------------------------------------------------
 
 
+def _all_sum(values: Sequence[float], world: int, device: torch.device) -> list[float]:
+    """Sum over ranks of a few numbers (one float64 all-reduce; the identity on one process)."""
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    if world > 1:
+        dist.all_reduce(t)
+    return t.tolist()
+
+
 def _global_stats(stats: dict[str, float], world: int, device: torch.device) -> dict[str, float]:
     """Mean over ranks of the per-rank batch statistics (equal local batches: the global mean)."""
-    if world == 1:
-        return {k: float(stats[k]) for k in _STATS}
-    t = torch.tensor([stats[k] for k in _STATS], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return dict(zip(_STATS, (t / world).tolist()))
+    return {k: v / world for k, v in zip(_STATS, _all_sum([stats[k] for k in _STATS], world, device))}
+
+
+def _global_l0(sae: nn.Module, xs: list[Tensor], shift: float, world: int, device: torch.device) -> float:
+    """Mean L0 over all ranks' tokens with ``b_enc`` shifted by ``-shift``: counts and token numbers
+    are summed (exact integers in float64), so every rank gets the same number."""
+    n = sum(int(x.shape[0]) for x in xs)
+    count = round(_l0_at_shift(sae, xs, shift) * n)  # _l0_at_shift returns count / n
+    total, n_all = _all_sum([count, n], world, device)
+    return total / max(n_all, 1.0)
+
+
+def _global_preact_std(sae: nn.Module, xs: list[Tensor], world: int, device: torch.device) -> float:
+    """Standard deviation of the pre-activations over all ranks' tokens (from summed moments)."""
+    s1 = s2 = n = 0.0
+    with torch.no_grad():
+        for x in xs:
+            h = sae.pre_acts(x.to(device=sae.W_enc.device, dtype=sae.dtype)).double()
+            s1, s2, n = s1 + float(h.sum()), s2 + float((h * h).sum()), n + h.numel()
+    s1, s2, n = _all_sum([s1, s2, n], world, device)
+    return math.sqrt(max(s2 - s1 * s1 / n, 0.0) / max(n - 1.0, 1.0)) if n > 0 else 0.0
+
+
+def _global_shift_sensitivity(sae: nn.Module, x: Tensor, world: int, device: torch.device) -> float:
+    """:func:`rsae.finetune.shift_sensitivity` of the *global* batch (``x`` is this rank's part).
+
+    ``S = -d log L0 / d s = (log L0(-d) - log L0(d)) / (2 d)``, a central difference with
+    ``d = 0.05 std(h)``; the spread and both L0 values are all-reduced, so every rank gets the same
+    ``S`` and its replica takes the same shifts.  0 when the L0 does not react within the step.
+    """
+    step = _REL_STEP * _global_preact_std(sae, [x], world, device)
+    if not step > 0 or not math.isfinite(step):
+        return 0.0
+    lo, hi = _global_l0(sae, [x], step, world, device), _global_l0(sae, [x], -step, world, device)
+    if not (lo > 0 and hi > lo):
+        return 0.0
+    return (math.log(hi) - math.log(lo)) / (2 * step)
 
 
 def _initial_controller(
-    module: nn.Module, batch0: Tensor, cfg: FinetuneConfig, world: int, device: torch.device
+    module: nn.Module, sae: nn.Module, batch0: Tensor, cfg: FinetuneConfig, world: int, device: torch.device
 ) -> L0Controller:
     """As the pipeline's: target = ``cfg.target_l0`` or the global L0 at step 0; lambda0 =
-    ``cfg.l1_init`` or ``0.1 mse / l1`` -- from global statistics, so every rank agrees."""
+    ``cfg.l1_init`` or ``0.1 mse / l1`` (the pipeline's fallback: its stationary lambda is not
+    reduced over ranks here); the shift sensitivity of the global step-0 batch when ``shift_gain >
+    0`` and the sparsity is not fixed -- all from global statistics, so every rank agrees."""
     with torch.no_grad():
         _, s = module(batch0, 0.0)
     s = _global_stats(s, world, device)
@@ -184,19 +260,54 @@ def _initial_controller(
     if not target > 0:
         raise ValueError("the model has L0 = 0 at the start: give a positive `target_l0`")
     lam0 = cfg.l1_init if cfg.l1_init is not None else 0.1 * s["mse"] / max(s["l1"], 1e-12)
+    shift = cfg.shift_gain > 0 and not _fixed_sparsity(sae)
     return L0Controller(
         target=float(target),
         log_lam=math.log(max(lam0, 1e-12)),
         ki=cfg.controller_ki,
         kp=cfg.controller_kp,
         ema=cfg.controller_ema,
+        shift_gain=cfg.shift_gain,
+        shift_sensitivity=_global_shift_sensitivity(sae, batch0, world, device) if shift else 0.0,
     )
+
+
+def _global_trim(
+    sae: nn.Module,
+    xs: list[Tensor],
+    controller: L0Controller,
+    cfg: FinetuneConfig,
+    world: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """:func:`rsae.finetune.trim_l0` on all ranks' trim tokens (``xs``: this rank's part).
+
+    Every L0 the bracketing and regula falsi measure is all-reduced (``l0_fn``), so every rank
+    walks the same sequence of shifts and applies the same final one.  The only rank-local input
+    ``trim_l0`` would otherwise use is its first step when no sensitivity is known (5% of the
+    spread of ``xs[0]``): here the same step is computed from the global spread and handed over
+    as the equivalent sensitivity ``log(L0(0) / target) / step``.
+    """
+    target, sens = controller.target, controller.shift_sensitivity
+
+    def l0_fn(s: float) -> float:
+        return _global_l0(sae, xs, s, world, device)
+
+    if not sens > 0:
+        l0_0 = l0_fn(0.0)
+        if l0_0 > target:  # otherwise trim_l0 stops before it needs a step
+            step = _REL_STEP * _global_preact_std(sae, xs, world, device)
+            sens = math.log(l0_0 / target) / step if step > 0 else math.inf  # inf: step 0, no trim
+    rec = trim_l0(sae, xs, target, rtol=cfg.trim_rtol, sensitivity=sens, l0_fn=l0_fn)
+    rec["trim_tokens"] = _all_sum([sum(int(x.shape[0]) for x in xs)], world, device)[0]
+    return rec
 
 
 def _run(
     module: nn.Module,
     sae: nn.Module,
     batches: Callable[[int], Tensor],
+    trim_rows: _ShardRows,
     cfg: FinetuneConfig,
     device: torch.device,
     comm_device: torch.device,
@@ -215,7 +326,7 @@ def _run(
         raise ValueError(f"impossible target L0 {cfg.target_l0}: it must be in (0, d_sae = {d_sae}]")
     t0 = time.perf_counter()
     opt = make_optimizer(sae, cfg)
-    controller = _initial_controller(module, x0.to(device), cfg, world, comm_device)
+    controller = _initial_controller(module, sae, x0.to(device), cfg, world, comm_device)
     history: list[dict[str, float]] = []
     last: dict[str, float] = {}
     for step in range(cfg.steps):
@@ -233,9 +344,23 @@ def _run(
             raise DivergenceError(f"non-finite loss or gradient at step {step}; lower the learning rate")
         opt.step()
         controller.update(g_stats["l0"])
-        last = {"step": step + 1, **g_stats, "lam": lam, "lr_mult": mult, "grad_norm": gnorm}
+        ds = controller.shift_step(g_stats["l0"])  # the same global L0 on every rank: the same shift
+        if ds:
+            _shift_b_enc(sae, ds)
+        last = {
+            "step": step + 1,
+            **g_stats,
+            "lam": lam,
+            "lr_mult": mult,
+            "grad_norm": gnorm,
+            "shift": controller.shift,
+        }
         if (step + 1) % log_every == 0 or step + 1 == cfg.steps:
             history.append(last)
+    trim = None
+    if cfg.final_trim and cfg.steps > 0 and not _fixed_sparsity(sae):
+        xs = [x for x in _trim_batches(trim_rows, cfg) if x.shape[0]]
+        trim = _global_trim(sae, xs, controller, cfg, world, comm_device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return DDPResult(
@@ -246,6 +371,7 @@ def _run(
         target_l0=controller.target,
         seconds=time.perf_counter() - t0,
         history=history,
+        trim=trim,
     )
 
 
@@ -259,8 +385,10 @@ def train_single_process(
     single-process reference of that run.
     """
     device = next(sae.parameters()).device
-    index = global_batch_indices(_n_rows(source), cfg.batch_size, cfg.seed, world_size_equivalent)
-    return _run(SAELoss(sae), sae, lambda s: _take(source, index(s)), cfg, device, device, 1, log_every)
+    n = _n_rows(source)
+    index = global_batch_indices(n, cfg.batch_size, cfg.seed, world_size_equivalent)
+    batches = lambda s: _take(source, index(s))
+    return _run(SAELoss(sae), sae, batches, _ShardRows(source, 0, n), cfg, device, device, 1, log_every)
 
 
 def train_data_parallel(
@@ -296,12 +424,15 @@ def train_data_parallel(
         raise RuntimeError("train_data_parallel needs an initialised process group (launch with torchrun)")
     world, rank = dist.get_world_size(), dist.get_rank()
     device = next(sae.parameters()).device
-    index = local_batch_indices(_n_rows(source), cfg.batch_size, cfg.seed, world, rank)
+    n = _n_rows(source)
+    index = local_batch_indices(n, cfg.batch_size, cfg.seed, world, rank)
     module = nn.parallel.DistributedDataParallel(
         SAELoss(sae), device_ids=[device.index] if device.type == "cuda" else None
     )
     comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
-    return _run(module, sae, lambda s: _take(source, index(s)), cfg, device, comm, world, log_every)
+    batches = lambda s: _take(source, index(s))
+    trim_rows = _ShardRows(source, *shard_bounds(n, world, rank))
+    return _run(module, sae, batches, trim_rows, cfg, device, comm, world, log_every)
 
 
 # ------------------------------------------------------------------------------------------------

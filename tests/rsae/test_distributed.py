@@ -1,14 +1,16 @@
 """DDP fine-tuning on gloo with 2 CPU processes equals the single-process run on the same global batches.
 
 The comparison is in float64 so that the only difference -- the order in which the two ranks'
-gradients are summed -- stays at round-off level (``rtol = 1e-9`` after 6 Adam steps).  Rank 1
-starts from *different* weights on purpose: DDP must broadcast rank 0's.
+gradients and L0 statistics are summed -- stays at round-off level (``rtol = 1e-9`` after 6 Adam
+steps, the ``b_enc`` shifts of the L0 controller and the final L0 trim).  Rank 1 starts from
+*different* weights on purpose: DDP must broadcast rank 0's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +27,10 @@ from rsae.distributed import (
     train_single_process,
 )
 from rsae.finetune import FinetuneConfig
-from rsae.sae import RationalSAE, SAEConfig
+from rsae.sae import RationalSAE, SAEConfig, TopKSAE
 
 WORLD = 2
-# lr schedule (warm-up 2), gradient clipping and the L0 controller (target = L0 at step 0) all active
+# lr schedule (warm-up 2), gradient clipping and the L0 controller all active
 CFG = FinetuneConfig(steps=6, batch_size=24, lr=1e-2, warmup=2, grad_clip=1.0, seed=3)
 N_ROWS, D_IN, D_SAE = 203, 8, 16  # odd row count: unequal shards (101 / 102)
 
@@ -50,15 +52,44 @@ def _activations() -> torch.Tensor:
     return torch.randn(N_ROWS, D_IN, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
 
 
-def _worker(rank: int, init_file: str, out_dir: str) -> None:
+def _l0(sae: RationalSAE) -> float:
+    """Mean L0 of ``sae`` on all activation rows (exact count of non-zeros)."""
+    with torch.no_grad():
+        return float((sae.encode(_activations()) != 0).sum(-1).double().mean())
+
+
+def _configs() -> dict[str, FinetuneConfig]:
+    """Two runs in which both L0 actuators beyond lambda must act.
+
+    The target is half the starting L0, so every step's L0 is above it: the shift is positive
+    from the first step.  With ``shift_gain = 0.1`` each step closes at most ~10% of the
+    remaining log gap, i.e. at most ``1 - 0.9^6 = 47%`` in 6 steps, so the final trim is left the
+    rest; with ``shift_gain = 0`` the trim does all of it, starting from its fallback step (which
+    DDP computes from the global pre-activation spread).  ``trim_tokens`` (16384) exceeds the 203
+    rows: the trim measures on all of them, split over the two ranks' shards.
+    """
+    target = 0.5 * _l0(_make_sae(seed=100))
+    return {
+        "shift": replace(CFG, target_l0=target, shift_gain=0.1),
+        "trim_only": replace(CFG, target_l0=target, shift_gain=0.0),
+    }
+
+
+def _worker(rank: int, init_file: str, out_dir: str, configs: dict[str, FinetuneConfig]) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
-        sae = _make_sae(seed=100 + rank)  # different on each rank: DDP broadcasts rank 0's
-        result = train_data_parallel(sae, _activations(), CFG, log_every=4)
-        torch.save(sae.state_dict(), Path(out_dir) / f"rank{rank}.pt")
-        doc = {"last": result.last, "lam": result.final_lambda, "history": result.history}
-        (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(doc))
+        for name, cfg in configs.items():
+            sae = _make_sae(seed=100 + rank)  # different on each rank: DDP broadcasts rank 0's
+            result = train_data_parallel(sae, _activations(), cfg, log_every=4)
+            torch.save(sae.state_dict(), Path(out_dir) / f"{name}_rank{rank}.pt")
+            doc = {
+                "last": result.last,
+                "lam": result.final_lambda,
+                "history": result.history,
+                "trim": result.trim,
+            }
+            (Path(out_dir) / f"{name}_rank{rank}.json").write_text(json.dumps(doc))
     finally:
         dist.destroy_process_group()
 
@@ -77,26 +108,64 @@ def test_shards_are_disjoint_and_cover_the_rows() -> None:
 
 
 def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(str(tmp_path / "pg_init"), str(tmp_path)), nprocs=WORLD, join=True)
+    configs = _configs()
+    mp.spawn(_worker, args=(str(tmp_path / "pg_init"), str(tmp_path), configs), nprocs=WORLD, join=True)
 
-    reference = _make_sae(seed=100)
-    ref_result = train_single_process(
-        reference, _activations(), CFG, world_size_equivalent=WORLD, log_every=4
-    )
     start = _make_sae(seed=100).state_dict()
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
-    moved = 0
-    for name, ref in reference.state_dict().items():
-        for r in range(WORLD):
-            torch.testing.assert_close(ranks[r][name], ref, rtol=1e-9, atol=1e-12, msg=f"rank {r} {name}")
-        moved += int(not torch.equal(ref, start[name]))
-    assert moved >= 5, "training must have changed the parameters for the comparison to mean anything"
-    metrics = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
-    assert metrics[0] == metrics[1]  # all-reduced statistics and controller: identical on every rank
-    assert [h["step"] for h in metrics[0]["history"]] == [4, 6]
-    for key in ("loss", "mse", "l1", "l0", "lam", "grad_norm"):
-        assert metrics[0]["last"][key] == pytest.approx(ref_result.last[key], rel=1e-9), key
-    assert metrics[0]["lam"] == pytest.approx(ref_result.final_lambda, rel=1e-9)
+    before_trim = {}
+    for name, cfg in configs.items():
+        reference = _make_sae(seed=100)
+        ref = train_single_process(reference, _activations(), cfg, world_size_equivalent=WORLD, log_every=4)
+        ranks = [torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in range(WORLD)]
+        moved = 0
+        for key, value in reference.state_dict().items():
+            for r in range(WORLD):
+                torch.testing.assert_close(
+                    ranks[r][key], value, rtol=1e-9, atol=1e-12, msg=f"{name} rank {r} {key}"
+                )
+            moved += int(not torch.equal(value, start[key]))
+        assert moved >= 5, "training must have changed the parameters for the comparison to mean anything"
+        metrics = [json.loads((tmp_path / f"{name}_rank{r}.json").read_text()) for r in range(WORLD)]
+        assert metrics[0] == metrics[1]  # all-reduced statistics, controller, shifts, trim: identical
+        doc = metrics[0]
+        assert [h["step"] for h in doc["history"]] == [4, 6]
+        for key in ("loss", "mse", "l1", "l0", "lam", "grad_norm", "shift"):
+            assert doc["last"][key] == pytest.approx(ref.last[key], rel=1e-9, abs=1e-12), (name, key)
+        assert doc["lam"] == pytest.approx(ref.final_lambda, rel=1e-9)
+        # the trim: the same L0 measurements (exact counts over all 203 rows, split over the shards)
+        trim = doc["trim"]
+        assert trim["trim_tokens"] == N_ROWS == ref.trim["trim_tokens"]
+        for key in ("l0_before_trim", "l0", "trim_evals", "trim_converged"):
+            assert trim[key] == ref.trim[key], (name, key)
+        assert trim["trim_shift"] == pytest.approx(ref.trim["trim_shift"], rel=1e-9)
+        # ... and it acted: b_enc moved by exactly the reported shift, L0 fell to the target
+        assert trim["trim_shift"] > 0 and trim["l0"] < trim["l0_before_trim"]
+        assert trim["l0"] <= cfg.target_l0 and trim["l0"] == _l0(reference)
+        untrimmed = _make_sae(seed=100)
+        train_single_process(
+            untrimmed, _activations(), replace(cfg, final_trim=False), world_size_equivalent=WORLD
+        )
+        torch.testing.assert_close(
+            reference.b_enc, untrimmed.b_enc - ref.trim["trim_shift"], rtol=0, atol=1e-12
+        )
+        torch.testing.assert_close(reference.W_enc, untrimmed.W_enc, rtol=0, atol=0)
+        before_trim[name] = trim["l0_before_trim"]
+    # the shift actuator acted in the run that has it, and pulled L0 towards the target
+    assert json.loads((tmp_path / "shift_rank0.json").read_text())["last"]["shift"] > 0
+    assert json.loads((tmp_path / "trim_only_rank0.json").read_text())["last"]["shift"] == 0
+    assert before_trim["shift"] < before_trim["trim_only"]
+
+
+def test_fixed_sparsity_gets_no_shift_and_no_trim() -> None:
+    """A TopK SAE's L0 is set by ``k``: neither the shift nor the trim may touch its ``b_enc``."""
+    sae = TopKSAE(SAEConfig(d_in=D_IN, d_sae=D_SAE, architecture="topk", k=3, dtype="float64"))
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in (sae.W_enc, sae.W_dec):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) / D_IN**0.5)
+    result = train_single_process(sae, _activations(), replace(CFG, target_l0=1.0, shift_gain=0.3))
+    assert result.trim is None
+    assert all(h["shift"] == 0 for h in result.history) and result.last["shift"] == 0
 
 
 def test_torchrun_entry_point_parses() -> None:
