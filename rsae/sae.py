@@ -97,7 +97,8 @@ class SAEConfig:
         Subtract ``b_dec`` from ``x`` before encoding (SAELens default True; Gemma Scope and
         dictionary_learning's JumpReLU: False).
     k : int or None
-        Number of latents kept by TopK (``architecture="topk"`` only).
+        Number of latents kept per token: required for ``architecture="topk"``; optional for
+        ``"rational"`` (the TopK Rational SAE, :class:`RationalSAE`); refused for the others.
     rescale_acts_by_decoder_norm : bool
         SAELens TopK option: select and decode with activations scaled by ``||W_dec[j]||``.
     normalize_activations : str
@@ -139,9 +140,14 @@ class SAEConfig:
             )
         self.dtype = dtype_to_str(dtype_from_str(self.dtype))
         self.device = str(self.device)
-        if self.architecture == "topk":
-            if self.k is None:
-                raise ValueError("`k` is required for architecture 'topk'")
+        if self.architecture == "topk" and self.k is None:
+            raise ValueError("`k` is required for architecture 'topk'")
+        if self.k is not None:
+            if self.architecture not in ("topk", "rational"):
+                raise ValueError(
+                    f"`k` is a TopK option (architectures 'topk' and 'rational'), "
+                    f"not for architecture {self.architecture!r}"
+                )
             self.k = operator.index(self.k)
             if not 1 <= self.k <= self.d_sae:
                 raise ValueError(f"`k` must be in [1, d_sae={self.d_sae}], got {self.k}")
@@ -330,9 +336,24 @@ class TopKSAE(SAE):
 
 
 class RationalSAE(SAE):
-    """SAE whose gate is the shared-coefficient safe-Padé :class:`~rsae.gates.RationalGate`.
+    r"""SAE whose gate is the shared-coefficient safe-Padé :class:`~rsae.gates.RationalGate`.
 
     ``cfg.rational_type = (p, q)`` sizes the gate; ``gate_backend`` is passed to it.
+
+    **TopK Rational SAE** (``cfg.k`` set): ``z = TopK_k(phi(h))``, the rational gate element-wise
+    (every gate backend unchanged), then the ``k`` largest outputs of each token are kept and the
+    rest zeroed (:class:`~rsae.gates.TopKGate`, i.e. SAELens' topk-then-ReLU; ``phi >= 0``, so
+    its ReLU changes nothing and zeros stay zeros: ``L0 <= k`` exactly).  Where ``phi`` is
+    increasing on its active range (``phi > 0``) the ``k`` largest outputs are the outputs of the
+    ``k`` largest pre-activations, so this is the gate applied to the top-``k`` pre-activations,
+
+    .. math::  z_j = \varphi(h_j)\, H\bigl(h_j - \tau_k(x)\bigr),
+
+    with the *per-token* separating threshold ``tau_k(x)`` anywhere between the ``k``-th and
+    ``(k+1)``-th largest ``h_j`` of the token: the supplied-threshold TopK of the paper with the
+    threshold supplied by the selection itself (Gao et al. 2024 for TopK).  Gradients flow through
+    the kept entries only (``torch.topk`` + ``scatter``).  Decoder-norm rescaling is not an RSAE
+    option: :func:`rsae.upgrade.upgrade_init` folds a teacher's ``||W_dec[j]||`` into the weights.
     """
 
     architecture: ClassVar[str] = "rational"
@@ -340,6 +361,13 @@ class RationalSAE(SAE):
     def __init__(self, cfg: SAEConfig, *, gate_backend: str | None = None):
         self._gate_backend = gate_backend
         super().__init__(cfg)
+        # no parameters: the state dict is the same with or without the selection
+        self.select: nn.Module | None = TopKGate(cfg.k) if cfg.k is not None else None
+
+    def activation(self, h: Tensor) -> Tensor:
+        """``z = phi(h)``, then, with ``cfg.k``, the ``k`` largest per token (``L0 <= k``)."""
+        z = self.gate(h)
+        return z if self.select is None else self.select(z)
 
     def _make_gate(self) -> nn.Module:
         p, q = self.cfg.rational_type

@@ -84,6 +84,7 @@ __all__ = [
     "fit_normalised_gate",
     "fold_scales",
     "latent_scales",
+    "line_gate",
     "normalised_teacher_gate",
     "refit_decoder_ridge",
     "topk_latent_thresholds",
@@ -164,11 +165,35 @@ def edge_gate(family: str, kappa: float = DEFAULT_KAPPA, type: tuple[int, int] |
         raise ValueError(f"the edge placement is for jump gates (jumprelu, topk), got {family!r}")
     if not kappa > 0:
         raise ValueError(f"`kappa` must be > 0, got {kappa}")
-    p, q = type or DEFAULT_TYPES[family]
+    return _line_gate(
+        family, type or DEFAULT_TYPES[family], 1.0 + kappa, kappa=float(kappa), offset=-(1.0 + float(kappa)),
+        method="edge-exact", note="jump at the edge t = -1 of the design interval; r(t) = t + 1 + kappa",
+    )
+
+
+def line_gate(type: tuple[int, int] | None = None) -> GateFit:
+    r"""The exact ReLU gate ``max(r(t), 0)`` with ``r(t) = t`` (``topk_thresholds="per_token"``).
+
+    .. math::  r(t) = \frac{t (1 + \varepsilon t^2)}{1 + |\varepsilon t^2|} = t \quad (t \in [-1, 1]),
+
+    continued with slope 1 above ``t = 1`` and 0 below ``t = -1`` (:func:`edge_gate` with
+    ``c = 0``): ``C_out max(g(t), 0) = max(t, 0)`` for every input, up to float rounding.  A
+    TopK Rational SAE (``RationalSAE`` with ``cfg.k``) with this gate and the teacher's weights
+    (one global scale folded in, so the per-token ranking is unchanged) *is* the TopK teacher:
+    SAELens' ``TopK`` is ``relu(topk(h))``, and ``topk(relu(h))`` has the same values.  Default
+    type ``(3, 2)`` (the ReLU type); needs ``p >= 1``.
+    """
+    return _line_gate("topk", type or DEFAULT_TYPES["relu"], 0.0, kappa=0.0, offset=0.0, method="line-exact",
+                      note="ReLU line r(t) = t; the TopK selection is applied after the gate")
+
+
+def _line_gate(family: str, type: tuple[int, int], c: float, *, kappa: float, offset: float, method: str,
+               note: str) -> GateFit:
+    """``r(t) = (c + t)(1 + eps t^2) / (1 + |eps t^2|) = c + t`` as a :class:`GateFit` (:func:`edge_gate`)."""
+    p, q = type
     if p < 1:
-        raise ValueError(f"the edge gate needs a numerator of degree >= 1, got type ({p}, {q})")
+        raise ValueError(f"an exact line gate needs a numerator of degree >= 1, got type ({p}, {q})")
     a, b = np.zeros(p + 1), np.zeros(q)
-    c = 1.0 + kappa
     if p >= 3 and q >= 2:
         eps = 1.0
         a[:4] = [c, 1.0, eps * c, eps]  # (c + t)(1 + eps t^2)
@@ -176,11 +201,10 @@ def edge_gate(family: str, kappa: float = DEFAULT_KAPPA, type: tuple[int, int] |
     else:
         a[:2] = [c, 1.0]
     return GateFit(
-        family=family, kappa=float(kappa), delta=0.0, type=(int(p), int(q)), grid_n=0, a=a.tolist(),
+        family=family, kappa=kappa, delta=0.0, type=(int(p), int(q)), grid_n=0, a=a.tolist(),
         b=b.tolist(), remez_error=0.0, safe_pade_exact=True, safe_pade_max_deviation=0.0,
         error_safe_pade=0.0, shift=0.0, error_before_shift=0.0, error_after_shift=0.0, seconds=0.0,
-        method="edge-exact", notes=["jump at the edge t = -1 of the design interval; r(t) = t + 1 + kappa"],
-        offset=-(1.0 + float(kappa)),
+        method=method, notes=[note], offset=offset,
     )
 
 
@@ -825,7 +849,7 @@ class UpgradeReport:
     n_calibration_tokens: int
     seconds: float
     jump: str = "interior"  # where the jump of a JumpReLU/TopK gate sits: "edge" or "interior"
-    topk_thresholds: str | None = None  # "per_latent" or "global" (TopK only)
+    topk_thresholds: str | None = None  # "per_token", "per_latent" or "global" (TopK only)
     refit_decoder: bool = False  # W_dec refit by ridge least squares on the calibration tokens
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     extra: dict[str, Any] = field(default_factory=dict)  # stage details (threshold search, refit)
@@ -879,7 +903,7 @@ def upgrade_init(
     gate_backend: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     jump: str | None = None,
-    topk_thresholds: str = "per_latent",
+    topk_thresholds: str = "per_token",
     refit_decoder: bool = False,
     refit_ridge: float = 1.0,
 ) -> tuple[torch.nn.Module, UpgradeReport]:
@@ -893,7 +917,9 @@ def upgrade_init(
         Calibration activations (the first ``n_calibration_tokens`` rows are used).
     kappa, delta, rational_type, grid_n
         Passed to :func:`fit_normalised_gate` (ignored if ``gate_fit`` is given); ``kappa`` and
-        ``rational_type`` also size the edge gate (:func:`edge_gate`).
+        ``rational_type`` also size the edge gate (:func:`edge_gate`), ``rational_type`` the line
+        gate of ``topk_thresholds="per_token"`` (:func:`line_gate`, default (3, 2); ``kappa``,
+        ``delta`` and ``grid_n`` are not used there).
     relu_quantile
         Quantile of positive pre-activations that sets a ReLU latent's scale.
     calibration_steps, calibration_lr
@@ -906,10 +932,18 @@ def upgrade_init(
         float rounding.  ``"interior"``: the paper's recipe, a Remez fit of ``t H(t - kappa)`` with
         the jump inside ``[-1, 1]`` and l2 calibration (measured +1.5% to +3.3% MSE on the study's
         JumpReLU teachers: the fit cannot follow the jump inside ``(kappa, kappa + 2 delta)``).
-    topk_thresholds : {"per_latent", "global"}
-        TopK only.  ``"per_latent"``: thresholds that minimise the calibration reconstruction
-        error at the teacher's L0 (:func:`topk_latent_thresholds`); ``"global"``: one ``tau_k``
-        (:func:`estimate_topk_threshold`).
+    topk_thresholds : {"per_token", "per_latent", "global"}
+        TopK only; how the separating threshold ``tau`` of the paper's supplied-threshold TopK
+        ``h H(h - tau)`` is supplied.  ``"per_token"`` (default): by the selection itself -- the
+        RSAE is a TopK Rational SAE (``cfg.k`` = the teacher's ``k``, ``z = TopK_k(phi(h))``, see
+        :class:`~rsae.sae.RationalSAE`) with the exact ReLU line gate (:func:`line_gate`) and one
+        global scale (the ``relu_quantile`` quantile of the teacher's non-zero codes) folded into
+        the weights, so the init *is* the teacher up to float rounding.  The element-wise
+        alternatives keep no selection (a plain RSAE with the edge or interior jump gate):
+        ``"per_latent"``, thresholds that minimise the calibration reconstruction error at the
+        teacher's L0 (:func:`topk_latent_thresholds`), and ``"global"``, one ``tau_k``
+        (:func:`estimate_topk_threshold`); both hold the teacher's L0 but not its MSE (measured
+        on the study's teachers: docs/rsae.md).  ``jump`` and ``gate_fit`` apply to them only.
     refit_decoder : bool
         After the init, refit ``W_dec`` by ridge least squares on the calibration tokens given the
         RSAE's codes (:func:`refit_decoder_ridge`, strength ``refit_ridge``).  Off by default: it
@@ -920,6 +954,7 @@ def upgrade_init(
     -------
     (RationalSAE, UpgradeReport)
     """
+    from .gates import TopKGate
     from .sae import RationalSAE, SAEConfig
 
     t_start = time.perf_counter()
@@ -936,11 +971,19 @@ def upgrade_init(
         raise ValueError(f"the teacher must be one of {TEACHER_FAMILIES}, got architecture {family!r}")
     if jump is not None and jump not in ("edge", "interior"):
         raise ValueError(f"`jump` must be 'edge' or 'interior', got {jump!r}")
-    if topk_thresholds not in ("per_latent", "global"):
-        raise ValueError(f"`topk_thresholds` must be 'per_latent' or 'global', got {topk_thresholds!r}")
+    if topk_thresholds not in ("per_token", "per_latent", "global"):
+        raise ValueError(
+            f"`topk_thresholds` must be 'per_token', 'per_latent' or 'global', got {topk_thresholds!r}"
+        )
+    per_token = family == "topk" and topk_thresholds == "per_token"
     if not refit_ridge >= 0:
         raise ValueError(f"`refit_ridge` must be >= 0, got {refit_ridge}")
-    if family == "relu":
+    if per_token and (jump is not None or gate_fit is not None):
+        raise ValueError(
+            "`jump` and `gate_fit` place a threshold gate's jump: they apply to topk_thresholds='per_latent' "
+            "or 'global', not to 'per_token' (its gate is the exact ReLU line, the selection is TopK)"
+        )
+    if family == "relu" or per_token:
         jump = "none"
     elif gate_fit is not None:
         given = "edge" if gate_fit.method == "edge-exact" else "interior"
@@ -956,7 +999,9 @@ def upgrade_init(
     lap("teacher_forward")
     # 1-2. the normalised gate
     if gate_fit is None:
-        if jump == "edge":
+        if per_token:
+            gate_fit = line_gate(rational_type)
+        elif jump == "edge":
             gate_fit = edge_gate(family, kappa=DEFAULT_KAPPA if kappa is None else kappa, type=rational_type)
         else:
             gate_fit = fit_normalised_gate(
@@ -970,7 +1015,18 @@ def upgrade_init(
     W_enc, b_enc, W_dec = effective_weights(teacher)
     x_n = teacher._normalize_in(x.to(teacher.dtype))[0].double()  # what the decoder reconstructs
     b_dec = teacher.b_dec.detach().double()
-    if family == "topk":
+    if per_token:
+        # One scale for all latents (a per-latent one would change the per-token ranking): the
+        # relu_quantile quantile of the teacher's non-zero codes maps the active range onto [0, 1].
+        nz = y[y > 0]
+        if nz.numel() == 0:
+            raise ValueError("the TopK teacher never fires on the calibration tokens: no scale to fold")
+        scale = float(torch.kthvalue(nz.cpu(), max(1, math.ceil(relu_quantile * nz.numel()))).values)
+        c = torch.full((teacher.cfg.d_sae,), scale, dtype=torch.float64, device=h.device)
+        counts = {"theta_nonpositive": 0, "dead_scale_from_median": 0}
+        extra["topk_per_token"] = {"k": int(teacher.cfg.k), "scale": scale,
+                                   "relu_quantile": float(relu_quantile)}
+    elif family == "topk":
         teacher_l0 = float((y != 0).sum(-1).double().mean())
         tau, _ = estimate_topk_threshold([h], teacher_l0)
         if not tau > 0:
@@ -993,15 +1049,24 @@ def upgrade_init(
     b_enc = b_enc + beta  # the edge placement's offset (0 otherwise): t = h / c + beta
     u = h / c
     # What the gate must reproduce, per element, in folded units: the teacher's own output for
-    # ReLU/JumpReLU; for TopK the thresholded gate (the thresholds were chosen for it above).
-    y_n = normalised_teacher_gate(u, kappa) if family == "topk" else y / c
+    # ReLU/JumpReLU and per-token TopK; for element-wise TopK the thresholded gate (the thresholds
+    # were chosen for it above).
+    y_n = normalised_teacher_gate(u, kappa) if family == "topk" and not per_token else y / c
+    select = TopKGate(teacher.cfg.k) if per_token else None
     # 4. calibration on the teacher's real pre-activations (the edge gate is exact: none needed)
-    if jump == "edge":
+    if jump == "edge" or per_token:
         # exact by construction; the measured error on the calibration elements is reported
         a64, b64 = (torch.tensor(v, dtype=torch.float64) for v in (gate_fit.a, gate_fit.b))
-        keep = (y_n > 0) | (u > kappa)
-        g = _gate_unrectified(u[keep] + beta, a64, b64, torch.ones((), dtype=torch.float64))
-        err = float(((g.clamp_min(0.0) - y_n[keep]) ** 2).mean()) if bool(keep.any()) else 0.0
+        one = torch.ones((), dtype=torch.float64)
+        if per_token:  # the selection needs whole rows: the gate on every element, 1024 rows at a time
+            z = torch.cat([select(_gate_unrectified(ub, a64, b64, one).clamp_min(0.0))
+                           for ub in u.split(1024)])
+            keep = (y_n > 0) | (z > 0)
+            z = z[keep]
+        else:
+            keep = (y_n > 0) | (u > kappa)
+            z = _gate_unrectified(u[keep] + beta, a64, b64, one).clamp_min(0.0)
+        err = float(((z - y_n[keep]) ** 2).mean()) if bool(keep.any()) else 0.0
         cal = CalibrationResult(list(gate_fit.a), list(gate_fit.b), 1.0, 1.0, err, err, 0, int(keep.sum()),
                                 0.0)
     else:
@@ -1018,7 +1083,7 @@ def upgrade_init(
         metadata={**teacher.cfg.metadata, "teacher_architecture": family,
                   "teacher_source_format": teacher.cfg.source_format, "upgrade_kappa": kappa,
                   "upgrade_tau_k": tau, "upgrade_jump": jump, "upgrade_offset": beta},
-        rational_type=tuple(gate_fit.type),
+        rational_type=tuple(gate_fit.type), k=teacher.cfg.k if per_token else None,
     )
     rsae = RationalSAE(cfg, gate_backend=gate_backend)
     g = rsae.gate
@@ -1028,7 +1093,8 @@ def upgrade_init(
     g.c_out.fill_(cal.c_out)
     if refit_decoder:
         # codes of the RSAE as built (float64 arithmetic, the gate's own coefficients)
-        z = g((x_n - b_dec) @ W_enc + b_enc if teacher.cfg.apply_b_dec_to_input else x_n @ W_enc + b_enc)
+        z = rsae.activation((x_n - b_dec) @ W_enc + b_enc if teacher.cfg.apply_b_dec_to_input
+                            else x_n @ W_enc + b_enc)
         before = float(((z @ W_dec + b_dec - x_n) ** 2).sum(-1).mean())
         W_dec = refit_decoder_ridge(z, x_n, W_dec, b_dec, refit_ridge)
         after = float(((z @ W_dec + b_dec - x_n) ** 2).sum(-1).mean())

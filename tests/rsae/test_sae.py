@@ -40,6 +40,19 @@ def test_config_validation():
         SAEConfig(d_in=4, d_sae=8, dtype="int8")
     with pytest.raises(ValueError, match="TopK option"):
         SAEConfig(d_in=4, d_sae=8, rescale_acts_by_decoder_norm=True)
+    # `k`: required for topk, optional for rational (the TopK RSAE), refused where meaningless
+    for arch in ("relu", "jumprelu"):
+        with pytest.raises(ValueError, match=f"`k` is a TopK option.*{arch!r}"):
+            SAEConfig(d_in=4, d_sae=8, architecture=arch, k=2)
+    with pytest.raises(ValueError, match=r"`k` must be in \[1, d_sae=8\]"):
+        SAEConfig(d_in=4, d_sae=8, architecture="rational", rational_type=(3, 2), k=0)
+    with pytest.raises(TypeError):
+        SAEConfig(d_in=4, d_sae=8, architecture="rational", rational_type=(3, 2), k=2.5)
+    with pytest.raises(ValueError, match="TopK option"):
+        SAEConfig(d_in=4, d_sae=8, architecture="rational", rational_type=(3, 2), k=2,
+                  rescale_acts_by_decoder_norm=True)
+    tk = SAEConfig(d_in=4, d_sae=8, architecture="rational", rational_type=(3, 2), k=3)
+    assert tk.k == 3 and SAEConfig.from_dict(tk.to_dict()) == tk
     cfg = SAEConfig(d_in=4, d_sae=8, architecture="rational", rational_type=[5, 4], dtype="torch.bfloat16")
     assert cfg.rational_type == (5, 4) and cfg.dtype == "bfloat16"
     assert SAEConfig.from_dict(cfg.to_dict()) == cfg
@@ -112,6 +125,63 @@ def test_rational_sae_gate_exact_zeros_and_gradients():
     for p in (sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec, g.a, g.b, g.c_in, g.c_out):
         assert p.grad is not None and torch.isfinite(p.grad).all()
     assert g.a.grad.abs().sum() > 0 and g.c_in.grad.abs() > 0
+
+
+def _topk_rsae(k=4, dtype=torch.float32, seed=0):
+    cfg = SAEConfig(d_in=D_IN, d_sae=D_SAE, architecture="rational", rational_type=(3, 2), k=k, dtype=dtype)
+    sae = _fill(RationalSAE(cfg, gate_backend="torch"), seed=seed)
+    with torch.no_grad():  # a gate with an interior zero crossing and curvature
+        sae.gate.a.copy_(torch.tensor([-0.05, 0.9, 0.4, -0.2]))
+        sae.gate.b.copy_(torch.tensor([0.6, 1.5]))
+        sae.gate.c_in.fill_(2.0)
+    return sae
+
+
+def test_topk_rational_sae_keeps_the_k_largest_gate_outputs():
+    """z = TopK_k(phi(h)): at most k non-zeros per token, each kept value >= every dropped one."""
+    k = 14  # rows with 10..19 positive gate outputs here: both k kept and fewer than k occur
+    sae = _topk_rsae(k=k)
+    x = _x(200)
+    with torch.no_grad():
+        h, z = sae.pre_acts(x), sae.encode(x)
+        phi = sae.gate(h)
+    nnz = (z != 0).sum(-1)
+    assert (nnz <= k).all() and (nnz == k).any() and (nnz < k).any()
+    assert torch.equal(z[z != 0], phi[z != 0])  # kept entries are the gate's values, untouched
+    kept_min = torch.where(z != 0, phi, torch.full_like(phi, float("inf"))).min(-1).values
+    dropped_max = torch.where(z == 0, phi, torch.full_like(phi, -float("inf"))).max(-1).values
+    rows = nnz > 0
+    assert (kept_min[rows] >= dropped_max[rows]).all()
+    assert ((phi > 0).sum(-1)[nnz < k] == nnz[nnz < k]).all()  # zeros stay zeros, none added
+    # without k the same weights give the element-wise gate
+    plain = RationalSAE(SAEConfig(d_in=D_IN, d_sae=D_SAE, architecture="rational", rational_type=(3, 2)))
+    plain.load_state_dict(sae.state_dict())
+    assert sae.state_dict().keys() == plain.state_dict().keys()  # the selection has no parameters
+    with torch.no_grad():
+        assert torch.equal(plain.encode(x), phi)
+
+
+def test_topk_rational_sae_gradients_only_through_kept_entries():
+    sae = _topk_rsae(k=3, dtype=torch.float64)
+    x = _x(16, seed=5, dtype=torch.float64)
+    h = sae.pre_acts(x).detach().requires_grad_(True)
+    z = sae.activation(h)
+    w = torch.randn(z.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    (gh,) = torch.autograd.grad((z * w).sum(), h)
+    assert torch.equal(gh[z == 0], torch.zeros_like(gh[z == 0]))  # dropped (and zero) entries: no gradient
+    assert (gh[z != 0] != 0).all()
+    # the shared gate coefficients get the gradient of the gate's outputs on the kept entries only
+    g = sae.gate
+    params = (g.a, g.b, g.c_in, g.c_out)
+    got = torch.autograd.grad((sae.activation(h) * w).sum(), params)
+    mask = (z != 0).detach()
+    want = torch.autograd.grad((g(h) * mask * w).sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        assert a.abs().sum() > 0
+    # finite differences through the selection (no near-ties in this draw, so the selection is
+    # locally constant, as gradcheck needs)
+    assert torch.autograd.gradcheck(sae.activation, (h.detach().clone().requires_grad_(True),), eps=1e-6)
 
 
 def test_rational_sae_d_in_mismatch_is_clear():

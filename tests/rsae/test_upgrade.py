@@ -23,6 +23,7 @@ from rsae.upgrade import (
     fit_normalised_gate,
     fold_scales,
     latent_scales,
+    line_gate,
     normalised_teacher_gate,
     refit_decoder_ridge,
     topk_latent_thresholds,
@@ -226,6 +227,67 @@ def test_per_latent_topk_thresholds_beat_global_at_same_l0(data, topk_teacher, t
     assert info["l0_rel_dev"] <= 2e-3  # the lambda search reached the teacher's L0 on calibration
 
 
+def _random_topk_teacher(rescale: bool, seed: int = 0) -> TopKSAE:
+    g = torch.Generator().manual_seed(seed)
+    t = TopKSAE(SAEConfig(d_in=16, d_sae=64, architecture="topk", k=6, rescale_acts_by_decoder_norm=rescale))
+    with torch.no_grad():
+        for p in t.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        t.W_dec.mul_(torch.rand(64, 1, generator=g) + 0.2)  # unequal decoder norms: rescaling matters
+    return t.eval()
+
+
+@pytest.mark.parametrize("which", ["trained", "rescale_acts_by_decoder_norm"])
+def test_init_topk_per_token_reproduces_teacher(data, topk_teacher, which):
+    """Default TopK init: a TopK RSAE (z = TopK_k(phi(h))) that *is* the teacher up to float rounding.
+
+    Same support on every held-out token, reconstructions equal to float32 rounding, L0 <= k,
+    MSE and L0 ratios 1 (the obligation is 1%); with ``rescale_acts_by_decoder_norm`` the decoder
+    norms are folded into the weights and the per-token ranking is unchanged.
+    """
+    x_tr, x_ev = data
+    teacher = topk_teacher if which == "trained" else _random_topk_teacher(rescale=True)
+    rsae, rep = upgrade_init(teacher, [x_tr])
+    assert rep.topk_thresholds == "per_token" and rep.jump == "none" and rep.tau_k is None
+    assert rep.gate_fit.method == "line-exact" and rsae.cfg.rational_type == (3, 2)
+    assert rsae.cfg.k == teacher.cfg.k and not rsae.cfg.rescale_acts_by_decoder_norm
+    assert rep.calibration.loss_end <= 1e-20 * rep.extra["topk_per_token"]["scale"] ** 2
+    with torch.no_grad():
+        zt, zr = teacher.encode(x_ev), rsae.encode(x_ev)
+        assert torch.equal(zt != 0, zr != 0)
+        assert int((zr != 0).sum(-1).max()) <= teacher.cfg.k
+        scale = rep.extra["topk_per_token"]["scale"]
+        # codes in the teacher's units (with rescaling: the teacher's code is h * ||W_dec[j]||, which
+        # the fold puts into the RSAE's pre-activation): the RSAE's code times the folded scale
+        torch.testing.assert_close(zr * scale, zt, rtol=1e-5, atol=1e-5 * float(zt.abs().max()))
+        torch.testing.assert_close(rsae(x_ev), teacher(x_ev), rtol=1e-5, atol=1e-5 * float(x_ev.abs().max()))
+    te, ri = evaluate(teacher, [x_ev]), evaluate(rsae, [x_ev])
+    assert _rel(ri["mse"], te["mse"]) <= 1e-5, (te, ri)
+    assert ri["l0"] == te["l0"] and ri["alive"] == te["alive"], (te, ri)
+
+
+def test_per_token_options_are_checked(data, topk_teacher):
+    with pytest.raises(ValueError, match="not to 'per_token'"):
+        upgrade_init(topk_teacher, [data[0]], jump="edge")
+    with pytest.raises(ValueError, match="not to 'per_token'"):
+        upgrade_init(topk_teacher, [data[0]], gate_fit=edge_gate("topk"))
+    # a larger rational type is accepted: the same line, higher coefficients 0
+    rsae, rep = upgrade_init(topk_teacher, [data[0][:2048]], rational_type=(5, 4))
+    assert rsae.cfg.rational_type == (5, 4) and rep.calibration.loss_end <= 1e-20
+
+
+def test_line_gate_is_relu():
+    fit = line_gate()
+    assert fit.type == (3, 2) and fit.offset == 0.0 and fit.kappa == 0.0 and any(v != 0 for v in fit.b)
+    gate = RationalGate.from_coefficients(fit.a, fit.b, dtype=torch.float64)
+    t = torch.linspace(-3, 3, 6001, dtype=torch.float64)
+    torch.testing.assert_close(gate(t.reshape(-1, 1)).reshape(-1), torch.relu(t), rtol=1e-15, atol=1e-15)
+    np.testing.assert_array_equal(fit.teacher_gate(np.array([-0.5, 0.0, 0.25])), [0.0, 0.0, 0.25])
+    assert line_gate((1, 0)).a == [0.0, 1.0]
+    with pytest.raises(ValueError, match="degree >= 1"):
+        line_gate((0, 2))
+
+
 def _jump_objective(h, x, W_dec, b_dec, thr, lam):
     z = torch.where(h > thr, h, torch.zeros_like(h))
     return float(((x - z @ W_dec - b_dec) ** 2).sum()) + lam * float((z != 0).sum())
@@ -270,7 +332,7 @@ def test_refit_decoder_option_lowers_calibration_error(data, topk_teacher):
     r = rep.extra["refit_decoder_stats"]
     assert rep.refit_decoder and r["mse_calibration_after"] < r["mse_calibration_before"]
     summary = rep.summary()
-    assert summary["refit_decoder"] is True and summary["topk_thresholds"] == "per_latent"
+    assert summary["refit_decoder"] is True and summary["topk_thresholds"] == "per_token"
     json.dumps(summary)  # goes into results.json as is
 
 
