@@ -342,8 +342,8 @@ class RationalSAE(SAE):
 
     **TopK Rational SAE** (``cfg.k`` set): ``z = TopK_k(phi(h))``, the rational gate element-wise
     (every gate backend unchanged), then the ``k`` largest outputs of each token are kept and the
-    rest zeroed (:class:`~rsae.gates.TopKGate`, i.e. SAELens' topk-then-ReLU; ``phi >= 0``, so
-    its ReLU changes nothing and zeros stay zeros: ``L0 <= k`` exactly).  Where ``phi`` is
+    rest zeroed (:class:`~rsae.gates.TopKGate`, i.e. SAELens' topk-then-ReLU; ``phi >= 0`` for
+    ``C_out > 0``, so its ReLU changes nothing and zeros stay zeros: ``L0 <= k`` exactly).  Where ``phi`` is
     increasing on its active range (``phi > 0``) the ``k`` largest outputs are the outputs of the
     ``k`` largest pre-activations, so this is the gate applied to the top-``k`` pre-activations,
 

@@ -5,7 +5,8 @@
   :func:`rsae.loading.load_sae` is bitwise.
 * :func:`save_saelens` writes a SAELens 6.x directory, ``cfg.json`` + ``sae_weights.safetensors``
   (``W_enc, b_enc, W_dec, b_dec``; ``threshold`` for JumpReLU; ``a, b, c_in, c_out`` and
-  ``architecture: "rational"`` with ``rational_type: [p, q]`` for an RSAE).  rsae reads it back
+  ``architecture: "rational"`` with ``rational_type: [p, q]`` for an RSAE, and ``k`` for a TopK
+  RSAE).  rsae reads it back
   without SAELens; SAELens reads it after :func:`register_with_saelens`.
 * :func:`register_with_saelens` registers ``"rational"`` with SAELens (``register_sae_class`` and
   ``register_sae_training_class``) when ``sae_lens`` is importable.
@@ -130,7 +131,8 @@ def save_saelens(model: SAE, out_dir: str | os.PathLike[str], *, force: bool = F
 
     Architectures: ReLU -> ``"standard"``, JumpReLU -> ``"jumprelu"`` (``threshold``), TopK ->
     ``"topk"`` (``k``, ``rescale_acts_by_decoder_norm``), rational -> ``"rational"`` (extra
-    weights ``a [p+1]``, ``b [q]``, ``c_in``, ``c_out``; ``rational_type: [p, q]`` in the cfg).
+    weights ``a [p+1]``, ``b [q]``, ``c_in``, ``c_out``; ``rational_type: [p, q]`` in the cfg, and
+    ``k`` for a TopK RSAE, whose SAELens class keeps the ``k`` largest gate outputs too).
     SAELens casts all weights to ``cfg.dtype`` on load, so for a bfloat16 RSAE it rounds the gate
     scalars; rsae's own loader keeps them in float32.
     """
@@ -159,6 +161,8 @@ def save_saelens(model: SAE, out_dir: str | os.PathLike[str], *, force: bool = F
         cfg.update(k=c.k, rescale_acts_by_decoder_norm=c.rescale_acts_by_decoder_norm)
     elif c.architecture == "rational":
         cfg["rational_type"] = list(c.rational_type)
+        if c.k is not None:
+            cfg["k"] = c.k
         for key in ("a", "b", "c_in", "c_out"):
             tensors[key] = state[f"gate.{key}"]
 
@@ -184,6 +188,7 @@ def _build_saelens_classes() -> dict[str, type]:
     from sae_lens.saes.sae import TrainCoefficientConfig, TrainingSAE, TrainingSAEConfig
     from torch import nn
 
+    from rsae.gates import TopKGate
     from rsae.kernels.rational_gate import rational_gate
 
     def _init_rational(sae: Any) -> None:
@@ -202,6 +207,11 @@ def _build_saelens_classes() -> dict[str, type]:
         sae_in = sae.process_sae_in(x)
         return sae.hook_sae_acts_pre(sae_in @ sae.W_enc + sae.b_enc)
 
+    def _acts(sae: Any, h: Tensor) -> Tensor:
+        """rsae.RationalSAE.activation: the gate, then (``cfg.k`` set) the ``k`` largest per token."""
+        z = rational_gate(h, sae.a, sae.b, sae.c_in, sae.c_out)
+        return z if sae.cfg.k is None else TopKGate(sae.cfg.k)(z)
+
     def _decode(sae: Any, feature_acts: Tensor) -> Tensor:
         out = sae.hook_sae_recons(feature_acts @ sae.W_dec + sae.b_dec)
         out = sae.run_time_activation_norm_fn_out(out)
@@ -209,9 +219,11 @@ def _build_saelens_classes() -> dict[str, type]:
 
     @dataclass
     class RationalSAELensConfig(_SLConfig):
-        """SAELens config of an RSAE: ``rational_type = [p, q]`` of the shared safe-Padé gate."""
+        """SAELens config of an RSAE: ``rational_type = [p, q]`` of the shared safe-Padé gate, ``k``
+        of a TopK RSAE (``None``: no selection)."""
 
         rational_type: list[int] = field(default_factory=lambda: [3, 2])
+        k: int | None = None
 
         @classmethod
         def architecture(cls) -> str:
@@ -225,8 +237,7 @@ def _build_saelens_classes() -> dict[str, type]:
             _init_rational(self)
 
         def encode(self, x: Tensor) -> Tensor:
-            h = _hidden_pre(self, x)
-            return self.hook_sae_acts_post(rational_gate(h, self.a, self.b, self.c_in, self.c_out))
+            return self.hook_sae_acts_post(_acts(self, _hidden_pre(self, x)))
 
         def decode(self, feature_acts: Tensor) -> Tensor:
             return _decode(self, feature_acts)
@@ -236,6 +247,7 @@ def _build_saelens_classes() -> dict[str, type]:
         """Training config: an L1 penalty on ``z * ||W_dec||`` as SAELens' standard SAE."""
 
         rational_type: list[int] = field(default_factory=lambda: [3, 2])
+        k: int | None = None
         l1_coefficient: float = 1.0
         l1_warm_up_steps: int = 0
 
@@ -259,7 +271,7 @@ def _build_saelens_classes() -> dict[str, type]:
 
         def encode_with_hidden_pre(self, x: Tensor) -> tuple[Tensor, Tensor]:
             h = _hidden_pre(self, x)
-            return self.hook_sae_acts_post(rational_gate(h, self.a, self.b, self.c_in, self.c_out)), h
+            return self.hook_sae_acts_post(_acts(self, h)), h
 
         def decode(self, feature_acts: Tensor) -> Tensor:
             return _decode(self, feature_acts)

@@ -13,7 +13,8 @@ Configuration, read as SAELens' ``handle_config_defaulting`` reads it (SAELens 6
 * 6.x (``sae_lens_version`` >= 6, at top level or in ``metadata``): ``architecture`` is one of
   ``"standard"`` (ReLU), ``"jumprelu"``, ``"topk"`` (``k``, ``rescale_acts_by_decoder_norm``);
   SAELens saves a trained BatchTopK SAE as ``"jumprelu"`` with a constant threshold, so that case
-  is the JumpReLU one.  ``"rational"`` is the RSAE written by :func:`rsae.saving.save_saelens`.
+  is the JumpReLU one.  ``"rational"`` is the RSAE written by :func:`rsae.saving.save_saelens`
+  (with ``k``: a TopK RSAE).
 * 5.x (no version, or < 6): ``activation_fn_str``/``activation_fn`` ``"topk"`` with
   ``activation_fn_kwargs.k`` means TopK; ``architecture`` defaults to ``"standard"``;
   ``normalize_activations`` may be a bool (True = ``"expected_average_only_in"``).
@@ -99,10 +100,10 @@ def _architecture_and_k(cfg: dict[str, Any], path: Path) -> tuple[str, int | Non
             f"{path}: SAELens architecture {arch!r} is not supported (supported: {sorted(_ARCH_MAP)})"
         )
     arch = _ARCH_MAP[arch]
-    if arch == "topk":
-        if k is None:
-            raise CheckpointError(f"{path}: TopK SAE without `k` in its cfg")
-        if isinstance(k, float) and not k.is_integer():
+    if arch == "topk" and k is None:
+        raise CheckpointError(f"{path}: TopK SAE without `k` in its cfg")
+    if arch in ("topk", "rational") and k is not None:  # rational: a TopK RSAE (rsae.saving)
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or not float(k).is_integer():
             raise CheckpointError(f"{path}: TopK `k`={k} is not an integer")
         k = int(k)
     else:

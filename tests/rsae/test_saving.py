@@ -18,6 +18,8 @@ def _model(arch: str, dtype=torch.float32):
     kw = {"k": 4} if arch == "topk" else {"rational_type": (5, 4)} if arch == "rational" else {}
     if arch == "topk_rescale":
         arch, kw = "topk", {"k": 4, "rescale_acts_by_decoder_norm": True}
+    if arch == "rational_topk":
+        arch, kw = "rational", {"rational_type": (5, 4), "k": 3}
     cfg = SAEConfig(
         d_in=D_IN,
         d_sae=D_SAE,
@@ -35,6 +37,8 @@ def _model(arch: str, dtype=torch.float32):
             p.copy_(torch.randn(p.shape, generator=g).to(p.dtype))
         if arch == "rational":
             sae.gate.c_in.fill_(1.7)
+        if sae.cfg.k is not None and arch == "rational":
+            sae.gate.c_out.abs_()  # positive outputs, so the selection has something to choose from
     return sae
 
 
@@ -61,7 +65,7 @@ def _assert_same(a, b):
         assert torch.equal(a(x), b(x))
 
 
-ARCHS = ["relu", "jumprelu", "topk", "topk_rescale", "rational"]
+ARCHS = ["relu", "jumprelu", "topk", "topk_rescale", "rational", "rational_topk"]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -85,10 +89,10 @@ def test_saelens_round_trip_bitwise(tmp_path, arch):
     sae = _model(arch)
     out = save_saelens(sae, tmp_path / "s")
     cfg = json.loads((out / "cfg.json").read_text())
-    expected = {"relu": "standard", "topk_rescale": "topk"}.get(arch, arch)
+    expected = {"relu": "standard", "topk_rescale": "topk", "rational_topk": "rational"}.get(arch, arch)
     assert cfg["architecture"] == expected and cfg["apply_b_dec_to_input"] is False
-    if arch == "rational":
-        assert cfg["rational_type"] == [5, 4]
+    if expected == "rational":
+        assert cfg["rational_type"] == [5, 4] and cfg.get("k") == (3 if arch == "rational_topk" else None)
     loaded = load_sae(out)
     assert loaded.cfg.source_format == "saelens"
     _assert_same(sae, loaded)
@@ -141,24 +145,30 @@ def test_register_with_saelens_without_sae_lens(monkeypatch):
 
 
 @pytest.mark.saelens
-def test_saelens_loads_saved_rsae(tmp_path):
+@pytest.mark.parametrize("arch", ["rational", "rational_topk"])
+def test_saelens_loads_saved_rsae(tmp_path, arch):
     sae_lens = pytest.importorskip("sae_lens")
     assert saving.register_with_saelens() is True
     assert saving.register_with_saelens() is True  # idempotent
-    ours = _model("rational")
+    ours = _model(arch)
     out = save_saelens(ours, tmp_path / "r")
     theirs = sae_lens.SAE.load_from_disk(str(out))
-    assert theirs.cfg.architecture() == "rational"
+    assert theirs.cfg.architecture() == "rational" and theirs.cfg.k == ours.cfg.k
     x = torch.randn(11, D_IN, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         z = ours.encode(x)
         assert torch.equal(theirs.encode(x), z)
         assert torch.equal(theirs.decode(z), ours.decode(z))
         assert (z == 0).any()
+        if ours.cfg.k is not None:  # the selection is applied on the SAELens side too
+            assert int((z != 0).sum(-1).max()) == ours.cfg.k
+            assert bool(((ours.gate(ours.pre_acts(x)) != 0).sum(-1) > ours.cfg.k).any())
     # the training class is registered too and builds
     from sae_lens.registry import get_sae_training_class
 
     cls, cfg_cls = get_sae_training_class("rational")
-    train = cls(cfg_cls(d_in=D_IN, d_sae=D_SAE, rational_type=[3, 2]))
+    train = cls(cfg_cls(d_in=D_IN, d_sae=D_SAE, rational_type=[3, 2], k=ours.cfg.k))
     feats, hidden = train.encode_with_hidden_pre(x)
     assert feats.shape == (11, D_SAE) and hidden.shape == (11, D_SAE)
+    if ours.cfg.k is not None:
+        assert int((feats != 0).sum(-1).max()) <= ours.cfg.k
