@@ -12,22 +12,37 @@ parallelism is the right split) and reads **its own shard** of the activation st
   (:func:`train_single_process`) follows the same trajectory up to floating-point reduction order
   (the test checks this with two gloo processes).
 
-The objective, schedule and controller are the pipeline's (:mod:`rsae.finetune`), reused piece by
+The objective, schedule and L0 control are the pipeline's (:mod:`rsae.finetune`), reused piece by
 piece: :func:`~rsae.finetune.compute_loss` (``E||x - x_hat||^2 + lambda E sum_j |z_j|
 ||W_dec,j||``, a mean over tokens), :func:`~rsae.finetune.make_optimizer` (Adam, separate rate for
-the gate scalars), :func:`~rsae.finetune.lr_at` (warm-up + cosine), gradient clipping and the
-:class:`~rsae.finetune.L0Controller`.  Because the loss is a mean over tokens, DDP's gradient
-*average* over ``W`` equal local batches is exactly the gradient of the global mean; DDP
-broadcasts rank 0's parameters at construction, so every replica applies the same Adam update
-(Kingma & Ba 2015) to the same averaged gradient.  The controller must see the *global* L0, so
-each step all-reduces the four batch statistics (loss, mse, l1, l0: one 32-byte all-reduce); every
-rank then updates an identical controller.
+the gate scalars), :func:`~rsae.finetune.lr_at` (warm-up + cosine), gradient clipping, the
+:class:`~rsae.finetune.L0Controller` with both its actuators, and the final
+:func:`~rsae.finetune.trim_l0`.  Because the loss is a mean over tokens, DDP's gradient *average*
+over ``W`` equal local batches is exactly the gradient of the global mean; DDP broadcasts rank 0's
+parameters at construction, so every replica applies the same Adam update (Kingma & Ba 2015) to
+the same averaged gradient.  Everything else that reads data is reduced over ranks too, so every
+rank computes the same numbers and the replicas stay equal:
+
+* each step all-reduces the four batch statistics (loss, mse, l1, l0: one 32-byte all-reduce);
+  every rank then updates an identical controller -- the PI control of ``log lambda`` and the
+  one-sided ``b_enc`` shift ``ds = gamma log(L0 / target) / S`` (``gamma = shift_gain``);
+* the shift sensitivity ``S = -d log L0 / d s`` is a central difference on the *global* step-0
+  batch, with the pre-activation spread (summed moments) and both L0 values all-reduced;
+* the final trim measures L0 on the pipeline's trim sample (``trim_tokens`` rows drawn with
+  ``cfg.seed`` from all rows), each rank on the part inside its shard; every L0 of its bracketing
+  and regula falsi is an all-reduced count (``trim_l0(..., l0_fn=)``), so all ranks walk the same
+  shifts and apply the same one.  Its fallback first step (no sensitivity known) is 5% of the
+  *global* pre-activation spread.
+
+Fixed-sparsity models (``rsae.finetune._fixed_sparsity``: a TopK SAE) get neither shift nor trim.
 
 What is left out compared with :func:`rsae.finetune.finetune`: checkpoints/resume and divergence
 *recovery* (here a non-finite loss or gradient norm, detected identically on every rank, raises
-:class:`~rsae.finetune.DivergenceError`).  The per-step statistics are host floats (as in the
-pipeline's ``compute_loss``), i.e. one host synchronisation per step; the sync-free GPU loop is
-``benchmarks/upgrade_speed.py``.  Backend: ``nccl`` with CUDA, ``gloo`` on CPU.
+:class:`~rsae.finetune.DivergenceError`), the ``aux_loss`` hook, and the stationary-lambda start
+(lambda0 is ``l1_init`` or the pipeline's fallback ``0.1 mse / l1``, from global statistics).  The
+per-step statistics are host floats (as in the pipeline's ``compute_loss``), i.e. one host
+synchronisation per step; the sync-free GPU loop is ``benchmarks/upgrade_speed.py``.  Backend:
+``nccl`` with CUDA, ``gloo`` on CPU.
 
 Usage::
 
@@ -413,7 +428,8 @@ def train_data_parallel(
     Returns
     -------
     DDPResult
-        Global statistics, identical on every rank.
+        Global statistics, the total ``b_enc`` shift and the final trim's record, identical on
+        every rank.
 
     Raises
     ------
@@ -452,6 +468,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--target-l0", type=float, default=None, help="default: the L0 at step 0")
     ap.add_argument("--l1-init", type=float, default=None)
+    ap.add_argument("--shift-gain", type=float, default=FinetuneConfig.shift_gain, help="0: no b_enc shift")
+    ap.add_argument("--no-final-trim", action="store_true", help="skip the final exact L0 trim")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--backend", choices=["auto", "nccl", "gloo"], default="auto")
@@ -484,6 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             warmup=args.warmup,
             target_l0=args.target_l0,
             l1_init=args.l1_init,
+            shift_gain=args.shift_gain,
+            final_trim=not args.no_final_trim,
             seed=args.seed,
         )
         result = train_data_parallel(sae, source, cfg, log_every=args.log_every)

@@ -173,6 +173,9 @@ def test_torchrun_entry_point_parses() -> None:
 
     ns = _parse(["--checkpoint", "c", "--activations", "a.npy", "--steps", "3"])
     assert ns.steps == 3 and ns.batch_size == 4096 and os.fspath(ns.checkpoint) == "c"
+    assert ns.shift_gain == FinetuneConfig().shift_gain and not ns.no_final_trim
+    ns = _parse(["--checkpoint", "c", "--activations", "a", "--shift-gain", "0", "--no-final-trim"])
+    assert ns.shift_gain == 0 and ns.no_final_trim
 
 
 def test_upgrade_speed_benchmark_quick_smoke_run(tmp_path: Path) -> None:
@@ -245,5 +248,6 @@ def test_torchrun_cli_end_to_end(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["world_size"] == 2 and doc["steps"] == 3 and len(doc["history"]) == 3
     assert np.isfinite(doc["last"]["loss"])
+    assert doc["trim"]["trim_tokens"] == N_ROWS  # the trim ran, on both ranks' shares of all rows
     tuned = load_sae(tmp_path / "out")
     assert not torch.equal(tuned.W_enc, sae.W_enc)  # the saved model is the fine-tuned one
