@@ -13,12 +13,16 @@ directories, trained by ``benchmarks/train_teachers.py``), this script
 
 The obligation of issue 4 is that both ratios lie within 1% of 1.  ``--json`` prints the records
 instead of the table.  Extra keyword options of ``upgrade_init`` can be passed as
-``--opt NAME=VALUE`` (a Python literal), e.g. ``--opt refit_decoder=True``.
+``--opt NAME=VALUE`` (a Python literal), e.g. ``--opt refit_decoder=True``.  TopK teachers get
+the default ``topk_thresholds="per_token"`` (a TopK RSAE, exact); the element-wise threshold
+modes are ``--opt topk_thresholds=per_latent`` / ``--opt topk_thresholds=global`` (the column
+``topk`` says which ran).
 
 Example::
 
     python benchmarks/init_fidelity.py                       # all 9 teachers of layer 3
     python benchmarks/init_fidelity.py --teachers topk_8 --opt refit_decoder=True --json
+    python benchmarks/init_fidelity.py --teachers topk_8 topk_24 topk_64 --opt topk_thresholds=per_latent
 """
 
 from __future__ import annotations
@@ -71,10 +75,13 @@ def measure(name: str, layer: int, x_cal: torch.Tensor, x_eval: torch.Tensor, op
     seconds = time.perf_counter() - t0
     init.eval()
     te, ri = evaluate(teacher, [x_eval]), evaluate(init, [x_eval])
-    rec_parts = decompose(teacher, init, rep, x_eval) if parts and rep.family != "relu" else {}
+    # the decomposition splits element-wise gate errors; a per-token TopK RSAE has a selection
+    elementwise = init.cfg.k is None and rep.family != "relu"
+    rec_parts = decompose(teacher, init, rep, x_eval) if parts and elementwise else {}
     return {
         "decomposition": rec_parts,
-        "teacher": name, "family": rep.family, "n_eval_tokens": te["n_tokens"],
+        "teacher": name, "family": rep.family, "topk_thresholds": rep.topk_thresholds,
+        "n_eval_tokens": te["n_tokens"],
         "mse_teacher": te["mse"], "mse_init": ri["mse"], "mse_ratio": ri["mse"] / te["mse"],
         "l0_teacher": te["l0"], "l0_init": ri["l0"], "l0_ratio": ri["l0"] / te["l0"],
         "alive_teacher": te["alive"], "alive_init": ri["alive"],
@@ -145,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(recs, indent=1, default=float))
         return 0
     print(f"layer {args.layer}: {len(x_cal)} calibration rows, {len(x_eval)} held-out rows; options {opts}")
-    print(f"{'teacher':<12} {'MSE T':>10} {'MSE init':>10} {'MSE ratio':>9} {'L0 T':>7} {'L0 init':>7} "
-          f"{'L0 ratio':>8} {'t<-1':>6} {'t>1':>6} {'init s':>7}  timings (s)")
+    print(f"{'teacher':<12} {'topk':<10} {'MSE T':>10} {'MSE init':>10} {'MSE ratio':>9} {'L0 T':>7} "
+          f"{'L0 init':>7} {'L0 ratio':>8} {'t<-1':>6} {'t>1':>6} {'init s':>7}  timings (s)")
     for r in recs:
         tim = " ".join(f"{k}={v:.2f}" for k, v in r["timings"].items())
-        print(f"{r['teacher']:<12} {r['mse_teacher']:>10.5g} {r['mse_init']:>10.5g} {r['mse_ratio']:>9.4f} "
+        print(f"{r['teacher']:<12} {r['topk_thresholds'] or '-':<10} {r['mse_teacher']:>10.5g} "
+              f"{r['mse_init']:>10.5g} {r['mse_ratio']:>9.4f} "
               f"{r['l0_teacher']:>7.2f} {r['l0_init']:>7.2f} {r['l0_ratio']:>8.4f} "
               f"{r['frac_t_below']:>6.1%} {r['frac_t_above']:>6.1%} {r['seconds']:>7.2f}  {tim}")
     for r in recs:
