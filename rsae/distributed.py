@@ -308,12 +308,17 @@ def _global_trim(
     def l0_fn(s: float) -> float:
         return _global_l0(sae, xs, s, world, device)
 
+    limit: dict[str, int] = {}
     if not sens > 0:
         l0_0 = l0_fn(0.0)
         if l0_0 > target:  # otherwise trim_l0 stops before it needs a step
             step = _REL_STEP * _global_preact_std(sae, xs, world, device)
-            sens = math.log(l0_0 / target) / step if step > 0 else math.inf  # inf: step 0, no trim
-    rec = trim_l0(sae, xs, target, rtol=cfg.trim_rtol, sensitivity=sens, l0_fn=l0_fn)
+            if step > 0:
+                sens = math.log(l0_0 / target) / step
+            else:  # all pre-activations equal: nothing sizes a shift (a first step of 0 would
+                # make trim_l0 double 0 forever); it stops after its first measurement, unconverged
+                sens, limit = math.inf, {"max_evals": 1}
+    rec = trim_l0(sae, xs, target, rtol=cfg.trim_rtol, sensitivity=sens, l0_fn=l0_fn, **limit)
     rec["trim_tokens"] = _all_sum([sum(int(x.shape[0]) for x in xs)], world, device)[0]
     return rec
 

@@ -168,6 +168,26 @@ def test_fixed_sparsity_gets_no_shift_and_no_trim() -> None:
     assert all(h["shift"] == 0 for h in result.history) and result.last["shift"] == 0
 
 
+def test_trim_without_pre_activation_spread_stops_unconverged() -> None:
+    """All pre-activations equal (``W_enc = 0``): no spread sizes a first step, so the trim records
+    an unconverged no-op instead of doubling a zero step forever."""
+    from rsae.distributed import _global_trim
+    from rsae.finetune import L0Controller
+
+    sae = _make_sae(seed=100)
+    with torch.no_grad():
+        sae.W_enc.zero_()
+        sae.b_enc.fill_(1.0)
+    xs = [_activations()]
+    l0 = _l0(sae)
+    assert l0 > 0  # every latent fires on every token at h = 1
+    controller = L0Controller(target=0.5 * l0, log_lam=0.0)  # no sensitivity known
+    b_enc = sae.b_enc.clone()
+    rec = _global_trim(sae, xs, controller, CFG, 1, torch.device("cpu"))
+    assert rec["trim_converged"] == 0 and rec["trim_shift"] == 0 and rec["l0"] == l0
+    assert torch.equal(sae.b_enc, b_enc)
+
+
 def test_torchrun_entry_point_parses() -> None:
     from rsae.distributed import _parse
 
