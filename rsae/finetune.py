@@ -46,6 +46,7 @@ from torch import Tensor
 
 from ._io import write_atomic
 from .activations import ArrayActivations, BatchSampler
+from .dead_latents import LatentReviver
 
 __all__ = [
     "DivergenceError",
@@ -91,6 +92,10 @@ class FinetuneConfig:
     final_trim: bool = True  # end with an exact L0 trim (a global b_enc shift) on training tokens
     trim_tokens: int = 16384  # training tokens the trim measures L0 on
     trim_rtol: float = 0.002  # the trim stops once L0 is in [target (1 - trim_rtol), target]
+    # per-latent revival (rsae.dead_latents.LatentReviver): a latent silent for this many training
+    # tokens gets its b_enc raised to fire on its `revive_tokens` best tokens of the batch (0: off)
+    revive_after: int = 16384
+    revive_tokens: int = 1
     checkpoint_every: int = 100
     seed: int = 0
     max_divergences: int = 5
@@ -104,6 +109,8 @@ class FinetuneConfig:
             raise ValueError(f"`shift_gain` must be >= 0, got {self.shift_gain}")
         if self.trim_tokens < 1 or not 0 < self.trim_rtol < 1:
             raise ValueError("`trim_tokens` must be >= 1 and `trim_rtol` in (0, 1)")
+        if self.revive_after < 0 or self.revive_tokens < 1:
+            raise ValueError("`revive_after` must be >= 0 (0: off) and `revive_tokens` >= 1")
 
 
 class TensorActivations:
@@ -220,9 +227,11 @@ class L0Controller:
 
 
 def _fixed_sparsity(model: torch.nn.Module) -> bool:
-    """A TopK SAE fixes its L0 (at most ``k``) by construction: no shift, no trim."""
+    """A TopK SAE or TopK Rational SAE (``cfg.k`` set) fixes its L0 (at most ``k``) by
+    construction: no shift, no trim."""
     cfg = getattr(model, "cfg", None)
-    return getattr(cfg, "architecture", None) == "topk"
+    arch = getattr(cfg, "architecture", None)
+    return arch == "topk" or (arch == "rational" and getattr(cfg, "k", None) is not None)
 
 
 @torch.no_grad()
@@ -289,6 +298,7 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
     aux_loss: Callable[..., Tensor] | None = None
     trim: dict[str, float] | None = None  # the final L0 trim's record, once done
+    reviver: LatentReviver | None = None  # per-latent revival of dead latents (cfg.revive_after > 0)
 
 
 def _finite_params(model: torch.nn.Module) -> bool:
@@ -322,6 +332,8 @@ def train_step(model: torch.nn.Module, x: Tensor, state: TrainState) -> dict[str
     if ds:
         _shift_b_enc(model, ds)
     stats["shift"] = state.controller.shift
+    if state.reviver is not None:
+        stats["revived"] = float(state.reviver.step(model, x))
     state.step += 1
     return stats
 
@@ -354,6 +366,7 @@ def _snapshot(model: torch.nn.Module, state: TrainState) -> dict[str, Any]:
         "divergences": state.divergences,
         "history": list(state.history),
         "trim": state.trim,
+        "reviver": None if state.reviver is None else copy.deepcopy(state.reviver.state_dict()),
         "config": asdict(state.cfg),
         "torch_rng": torch.get_rng_state(),
     }
@@ -366,6 +379,8 @@ def _restore(model: torch.nn.Module, state: TrainState, snap: dict[str, Any], *,
     state.step = snap["step"]
     state.history = list(snap["history"])
     state.trim = snap.get("trim")
+    if state.reviver is not None and snap.get("reviver") is not None:
+        state.reviver.load_state_dict(copy.deepcopy(snap["reviver"]))
     torch.set_rng_state(snap["torch_rng"])
     if not keep_counters:
         state.lr_scale = snap["lr_scale"]
@@ -544,16 +559,17 @@ def finetune(
     sampler = BatchSampler(data.n_tokens, cfg.batch_size, cfg.seed)
     ckpt = Path(out) / CHECKPOINT_NAME if out is not None else None
     optimizer = make_optimizer(model, cfg)
+    reviver = LatentReviver(cfg.revive_after, cfg.revive_tokens) if cfg.revive_after > 0 else None
     resumed_from = None
     if resume and ckpt is not None and ckpt.is_file():
         snap = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file
         controller = L0Controller(**snap["controller"])
-        state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss)
+        state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss, reviver=reviver)
         _restore(model, state, snap, keep_counters=False)
         resumed_from = state.step
     else:
         controller = _initial_controller(model, data, sampler, cfg)
-        state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss)
+        state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss, reviver=reviver)
         torch.manual_seed(cfg.seed)
     good = _snapshot(model, state)
     bar = None

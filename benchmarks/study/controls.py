@@ -27,6 +27,8 @@ import copy
 import torch
 from torch import Tensor
 
+from rsae.dead_latents import AuxKLoss
+
 __all__ = ["AuxKLoss", "STEJumpReLUGate", "fold_jumprelu", "make_control", "refit_control_decoder"]
 
 
@@ -86,33 +88,6 @@ def fold_jumprelu(ctrl, kappa: float = 0.5, eps: float = 0.05) -> None:
     ctrl.b_enc.copy_(b_enc.to(dt))
     ctrl.W_dec.copy_(W_dec.to(dt))
     ctrl.gate = STEJumpReLUGate((theta / c).to(dt), eps=(eps / c).to(dt))
-
-
-class AuxKLoss:
-    """Stateful AuxK loss (Gao et al. 2024) for :func:`rsae.finetune.finetune`'s ``aux_loss`` hook."""
-
-    def __init__(self, d_sae: int, d_in: int, dead_tokens: int = 100_000, coefficient: float = 1.0) -> None:
-        self.since = torch.zeros(d_sae, dtype=torch.long)
-        self.k_aux = max(d_in // 2, 1)
-        self.dead_tokens = int(dead_tokens)
-        self.coefficient = float(coefficient)
-
-    def __call__(self, *, model, x: Tensor, h: Tensor, z: Tensor, x_hat: Tensor) -> Tensor:
-        fired = (z.detach() != 0).any(0)
-        self.since += len(x)
-        self.since[fired] = 0
-        dead = self.since >= self.dead_tokens
-        n_dead = int(dead.sum())
-        if n_dead == 0:
-            return x.new_zeros(())
-        k = min(self.k_aux, n_dead)
-        masked = torch.where(dead, h, torch.full_like(h, -torch.inf))
-        vals, idx = torch.topk(masked, k, dim=-1)
-        z_aux = torch.zeros_like(h).scatter(-1, idx, vals.relu())
-        e = (x - x_hat).detach()
-        e_hat = model.decode(z_aux) - model.b_dec
-        scale = min(n_dead / self.k_aux, 1.0)
-        return self.coefficient * scale * ((e_hat - e) ** 2).sum(-1).mean()
 
 
 def make_control(
