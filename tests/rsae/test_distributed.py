@@ -119,6 +119,8 @@ def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
         ranks = [torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in range(WORLD)]
         moved = 0
         for key, value in reference.state_dict().items():
+            # the replicas: bit-identical (same all-reduced numbers, same shifts on every rank)
+            assert torch.equal(ranks[0][key], ranks[1][key]), (name, key)
             for r in range(WORLD):
                 torch.testing.assert_close(
                     ranks[r][key], value, rtol=1e-9, atol=1e-12, msg=f"{name} rank {r} {key}"
