@@ -27,10 +27,17 @@ The steps, each a named function:
    kappa`` latent ``j`` sees ``u H(u - kappa)``.  ``1/c_j`` is folded into column ``j`` of
    ``W_enc`` and ``b_enc``, ``c_j`` into row ``j`` of ``W_dec``; nothing per-latent is added to the
    model.  ReLU is homogeneous for any ``c_j > 0``: we take a high quantile (default 0.99) of each
-   latent's positive pre-activations, so every latent's active range maps onto ``[0, 1]``.  TopK
-   gets thresholds ``tau_j`` and ``c_j = tau_j / kappa``: per latent, chosen to minimise the
-   calibration reconstruction error at the teacher's L0 (:func:`topk_latent_thresholds`, default),
-   or one global ``tau_k`` (:func:`estimate_topk_threshold`).
+   latent's positive pre-activations, so every latent's active range maps onto ``[0, 1]``.  TopK,
+   by default (``topk_thresholds="per_token"``): the RSAE keeps the teacher's per-token top-``k``
+   selection (a TopK Rational SAE, ``z = TopK_k(phi(h))``; the paper's supplied threshold
+   ``tau_k`` is then the per-token one, supplied by the selection) with the exact ReLU line gate
+   (:func:`line_gate`) and *one* scale ``c`` for all latents (per-latent scales would change the
+   per-token ranking): the 0.99 quantile of the teacher's non-zero codes; the init is the
+   teacher up to float rounding.  The element-wise alternatives replace the selection by a
+   threshold gate with thresholds ``tau_j`` and ``c_j = tau_j / kappa``: per latent, chosen to
+   minimise the calibration reconstruction error at the teacher's L0
+   (:func:`topk_latent_thresholds`, ``"per_latent"``), or one global ``tau_k``
+   (:func:`estimate_topk_threshold`, ``"global"``); they hold the teacher's L0, not its MSE.
 4. **Calibration** (interior; :func:`calibrate_gate`): Adam on ``(a, b, log C_in, log C_out)``
    minimising ``E |phi_rsae(h) - phi_teacher(h)|^2`` over the teacher's real (folded)
    pre-activations, with the projection of step 2 after every step so that exact sparsity is kept
@@ -91,7 +98,8 @@ __all__ = [
     "upgrade_init",
 ]
 
-#: Rational types of the paper's init: (3, 2) for ReLU, (9, 8) for the discontinuous gates.
+#: Rational types of the paper's init: (3, 2) for ReLU, (9, 8) for the discontinuous gates (the
+#: per-token TopK RSAE's gate is the ReLU line: (3, 2), :func:`line_gate`).
 DEFAULT_TYPES = {"relu": (3, 2), "jumprelu": (9, 8), "topk": (9, 8)}
 #: Normalised threshold: where the jump sits in t-space.  0.5 keeps the relative width of the
 #: excluded neighbourhood (delta / kappa) small while leaving [kappa, 1] for the linear part.
