@@ -85,7 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         nargs=2,
         metavar=("P", "Q"),
         default=None,
-        help="rational type (default: 3 2 for ReLU, 9 8 for JumpReLU/TopK)",
+        help="rational type (default: 3 2 for ReLU and per-token TopK, 9 8 for JumpReLU, element-wise TopK)",
+    )
+    up.add_argument(
+        "--topk-thresholds",
+        choices=("per_token", "per_latent", "global"),
+        default="per_token",
+        help="TopK teachers: per_token (default) keeps the top-k selection (a TopK RSAE, init = teacher); "
+        "per_latent / global replace it by an element-wise threshold gate",
     )
     up.add_argument("--kappa", type=float, default=None, help="normalised threshold (default 0.5)")
     up.add_argument("--delta", type=float, default=0.02, help="half-width of the excluded jump neighbourhood")
@@ -370,6 +377,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
         "rational_type": tuple(args.type) if args.type else None,
         "grid_n": args.grid_n,
         "cache_dir": _fit_cache_dir(),
+        "topk_thresholds": args.topk_thresholds,
     }
     ft_kwargs = {
         "batch_size": args.batch_size,

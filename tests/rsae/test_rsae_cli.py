@@ -96,6 +96,30 @@ def test_upgrade_end_to_end_and_resume(files, tmp_path, capsys):
     assert json.loads(out3)["rsae"]["mse"] == pytest.approx(res["rsae"]["mse"], rel=1e-9)
 
 
+def test_upgrade_topk_teacher_per_token_and_element_wise(files, tmp_path, capsys):
+    """TopK teacher: the default init keeps the selection (exact, saved with k); --topk-thresholds
+    per_latent gives the element-wise RSAE (no k)."""
+    from rsae.sae import SAEConfig, TopKSAE
+
+    relu = load_sae(files / "teacher")
+    teacher = TopKSAE(SAEConfig(d_in=12, d_sae=32, architecture="topk", k=3))
+    teacher.load_state_dict(relu.state_dict())
+    save_saelens(teacher, tmp_path / "topk")
+    base = ["upgrade", "--teacher", str(tmp_path / "topk"), "--activations", str(files / "train.npy"),
+            "--eval-activations", str(files / "eval.npy"), "--steps", "0", "--json"]
+    code, out, err = _run([*base, "--out", str(tmp_path / "pt")], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["init"]["mse"] == pytest.approx(res["teacher"]["mse"], rel=1e-5)
+    assert res["init"]["l0"] == res["teacher"]["l0"]
+    saved = load_sae(tmp_path / "pt" / "rsae")
+    assert saved.cfg.architecture == "rational" and saved.cfg.k == 3
+    code, out, err = _run([*base, "--out", str(tmp_path / "pl"), "--topk-thresholds", "per_latent"], capsys)
+    assert code == 0, err
+    assert load_sae(tmp_path / "pl" / "rsae").cfg.k is None
+    assert abs(json.loads(out)["init"]["l0"] / res["teacher"]["l0"] - 1) <= 0.05
+
+
 def test_bad_inputs(files, tmp_path, capsys):
     t, tr = str(files / "teacher"), str(files / "train.npy")
     out = str(tmp_path / "o")
