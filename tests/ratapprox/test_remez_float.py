@@ -188,6 +188,52 @@ def test_exp_44_and_precision_limit():
     assert not run8.converged and run8.reason == "precision"
 
 
+def _exp_true_max(r, alternation_points) -> mpmath.mpf:
+    """max |exp - r| on [-1, 1] in mp (at the caller's precision), independently of the engine:
+    golden section on each hump, between the midpoints of the alternation points."""
+    e = lambda x: mpmath.exp(x) - r.eval_mp(x)
+    ref = [mpmath.mpf(float(v)) for v in alternation_points]
+    cuts = [mpmath.mpf(-1), *[(a + b) / 2 for a, b in itertools.pairwise(ref)], mpmath.mpf(1)]
+    # s e with s the sign at the alternation point inside: one hump per piece
+    signs = [mpmath.sign(e(xk)) for xk in ref]
+    return max(golden_max(lambda x, s=s: s * e(x), a, b)
+               for s, (a, b) in zip(signs, itertools.pairwise(cuts)))
+
+
+@pytest.mark.skipif(not LD_AVAILABLE, reason="numpy's long double is plain double here")
+@pytest.mark.parametrize(("m", "n"), [(4, 4), (5, 3)])
+def test_long_double_polish_six_digits(m, n):
+    """The long-double polish alone takes float64 exp to >= 6 digits of E*: at (4, 4) and at
+    (5, 3) (m != n: two moment rows cap the numerator degree in its Newton system).  Double
+    resolves e = exp - r only to eps e, 4e-6 and 3e-6 of E* here, so the float64 exchange
+    alone stops short of 6 digits.  E* from the mpmath engine; the true max error of the
+    returned float64 rational found independently in mp (golden section per hump)."""
+    E = minimax("exp", m, n, dps=30, certify=False).error
+    run = remez_float("exp", m, n)
+    assert run.converged and run.history[-1]["polish"] == "long double"
+    before = run.history[-1]["float64_max_error_before"]
+    with workdps(40):
+        true_max = _exp_true_max(run.rational, run.reference)
+        assert E * (1 - 1e-12) <= true_max <= E * (1 + 1e-6)
+        # the reported error is that true max, measured in long double at the extrema
+        assert abs(mpmath.mpf(run.max_error) / true_max - 1) < 1e-8
+        assert abs(mpmath.mpf(run.levelled_error) / E - 1) < 1e-8
+        assert mpmath.mpf(before) / E - 1 > 1e-6  # what the exchange left was not 6 digits
+
+
+def test_polish_falls_back_to_mpmath(monkeypatch):
+    """When the long-double polish gives up (here: forced), the mpmath polish runs instead and
+    reaches the same float64-rounding level on exp (4, 4)."""
+    import ratapprox.remez_float as rf
+
+    fast = remez_float("exp", 4, 4)
+    monkeypatch.setattr(rf, "_polish_ld", lambda *args: None)
+    slow = remez_float("exp", 4, 4)
+    assert slow.history[-1]["polish"] == "mpmath"
+    assert abs(slow.max_error / fast.max_error - 1) < 1e-6
+    assert abs(slow.levelled_error / fast.levelled_error - 1) < 1e-8
+
+
 def test_exp_float64_against_mp_optimum():
     """Issue 3: exp at (4, 4) in float64 to >= 6 digits of the optimal error E*.
 
@@ -205,14 +251,7 @@ def test_exp_float64_against_mp_optimum():
     res = minimax("exp", 4, 4, certify=False)
     with workdps(40):
         E = best.error
-        r = res.rational
-        e = lambda x: mpmath.exp(x) - r.eval_mp(x)
-        ref = [mpmath.mpf(float(v)) for v in res.alternation_points]
-        cuts = [mpmath.mpf(-1), *[(a + b) / 2 for a, b in itertools.pairwise(ref)], mpmath.mpf(1)]
-        # s e with s the sign at the alternation point inside: one hump per piece
-        signs = [mpmath.sign(e(xk)) for xk in ref]
-        true_max = max(golden_max(lambda x, s=s: s * e(x), a, b)
-                       for s, (a, b) in zip(signs, itertools.pairwise(cuts)))
+        true_max = _exp_true_max(res.rational, res.alternation_points)
         assert true_max >= E * (1 - 1e-12)
         assert true_max <= E * (1 + 1e-6)
         assert abs(mpmath.mpf(res.error) / E - 1) < 1e-6
