@@ -165,6 +165,8 @@ class _Problem:
     #: no polish (for ``weight_mp``: no polish when ``weight`` is set, weight 1 otherwise)
     f_mp: Callable[[Any], Any] | None = None
     weight_mp: Callable[[Any], Any] | None = None
+    #: start samples and noise levels already computed, by (kind, m, n)
+    memo: dict[tuple[str, int, int], Any] = dataclasses.field(default_factory=dict, repr=False)
 
     @staticmethod
     def gaps_of(intervals: list[tuple[float, float]], lo: float | None = None) -> np.ndarray:
@@ -203,6 +205,14 @@ def _start_sample(prob: _Problem, m: int, n: int) -> np.ndarray:
     """Dense start sample: Chebyshev per interval plus geometric clusters at breakpoints."""
     if prob.points is not None:
         return prob.points
+    if ("sample", m, n) not in prob.memo:
+        x = _make_start_sample(prob, m, n)
+        x.setflags(write=False)  # shared by every caller
+        prob.memo["sample", m, n] = x
+    return prob.memo["sample", m, n]
+
+
+def _make_start_sample(prob: _Problem, m: int, n: int) -> np.ndarray:
     total = sum(b - a for a, b in prob.intervals)
     k_total = max(1500, 40 * (m + n + 2))
     out = []
@@ -822,9 +832,11 @@ def _runs_extrema(x: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def _noise(prob: _Problem, m: int, n: int) -> float:
     """Rounding level of the weighted error: NOISE_FACTOR * eps * max |w f| on the sample."""
-    sample = _start_sample(prob, m, n)
-    scale = float(np.max(np.abs(prob.omega(sample) * prob.f(sample))))
-    return NOISE_FACTOR * EPS * max(scale, np.finfo(float).tiny)
+    if ("noise", m, n) not in prob.memo:
+        sample = _start_sample(prob, m, n)
+        scale = float(np.max(np.abs(prob.omega(sample) * prob.f(sample))))
+        prob.memo["noise", m, n] = NOISE_FACTOR * EPS * max(scale, np.finfo(float).tiny)
+    return prob.memo["noise", m, n]
 
 
 def _extend_reference(prob: _Problem, ref: np.ndarray, k: int) -> np.ndarray:
@@ -1807,15 +1819,26 @@ def _blas_single_thread() -> Iterator[None]:
     The exchange does thousands of small dense operations (QR, SVD, eigh, matrix products of a
     few thousand by ~100); a multithreaded BLAS spends more time waking threads than computing,
     and on a busy machine it can be 30x slower (|x| at (80, 80): 5 s single-threaded, 150 s
-    with two contended threads, measured).
+    with two contended threads, measured).  The controller (a scan of the loaded libraries,
+    ~0.4 ms) is made once per process; ``limit`` then costs ~10 us.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it, the process-wide BLAS setting applies
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # optional: without it, the process-wide BLAS setting applies
+            _BLAS_CONTROLLER = False
+        else:
+            _BLAS_CONTROLLER = ThreadpoolController()
+    if _BLAS_CONTROLLER is False:
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
         yield
+
+
+#: threadpoolctl's controller once made (False: threadpoolctl is not installed)
+_BLAS_CONTROLLER: Any = None
 
 
 # --------------------------------------------------------------------------- public
