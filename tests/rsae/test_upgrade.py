@@ -151,11 +151,12 @@ def test_jumprelu_fit_keeps_zero_region():
 
 
 def _check_repro(teacher, rsae, x_eval, mse_tol=REPRO_TOL, alive_equal=True):
+    """L0 within 1%, MSE within ``mse_tol`` above the teacher's; alive equal (``alive_equal``)."""
     te, ri = evaluate(teacher, [x_eval]), evaluate(rsae, [x_eval])
     assert _rel(ri["l0"], te["l0"]) <= REPRO_TOL, (te, ri)
     assert ri["mse"] <= te["mse"] * (1 + mse_tol), (te, ri)
-    # a threshold gate may fire a latent that a per-token TopK never selects: alive can only grow
-    assert ri["alive"] == te["alive"] if alive_equal else ri["alive"] >= te["alive"]
+    if alive_equal:
+        assert ri["alive"] == te["alive"], (te, ri)
     return te, ri
 
 
@@ -209,9 +210,14 @@ def test_init_topk_teacher_matches_l0(data, topk_teacher, topk_inits, rule):
     """TopK via thresholds: L0 within 1%; the MSE is *not* reproduced by any threshold gate.
 
     A per-token TopK and a fixed threshold choose different latents.  Measured on this problem
-    (held-out): MSE +22% over the TopK teacher with one global threshold, +14% with the per-latent
-    thresholds of :func:`topk_latent_thresholds`; on the study's SAELens teachers see docs/rsae.md.
-    We bound it loosely here (< +50%) and test the improvement separately.
+    (held-out, with the fine-tune of 2026-11-23 that trains the teacher): MSE +13.2% over the TopK
+    teacher with one global threshold, +12.1% with the per-latent thresholds of
+    :func:`topk_latent_thresholds`; on the study's SAELens teachers see docs/rsae.md.
+    We bound it loosely here (< +50%) and test the improvement separately.  The alive fraction is
+    not held either way: a threshold gate may fire a latent that a per-token TopK never selects,
+    and the per-latent search may switch a latent off (a threshold above all its values is one of
+    its candidates; measured here 0.984 against the teacher's 1.0).  The default per-token mode
+    keeps it (test_init_topk_per_token_reproduces_teacher).
     """
     x_ev = data[1]
     rsae, rep = topk_inits[rule]
