@@ -307,6 +307,8 @@ def run_frontier(
     }
     for tgt in targets:
         m = copy.deepcopy(init)
+        if getattr(m.cfg, "k", None) is not None:  # TopK RSAE: its k is the target, as the control's
+            m.cfg.k = m.select.k = int(tgt)
         t_r = _ft(m, x_train, steps, float(tgt), seed)
         out["rsae"].append({"target": tgt, "reused": False, **ev(m), "steps_per_s": t_r["steps_per_s"]})
         ctrl, aux, over = controls.make_control(teacher, k=tgt if family == "topk" else None)
@@ -331,7 +333,7 @@ def remedy_specs(family: str, lr: float = 1e-3) -> list[dict]:
     """The remedies tried where the RSAE does not beat the control (the issue's 'Also' list).
 
     Each spec changes one thing against the main-table RSAE (``upgrade_init`` defaults: for
-    JumpReLU/TopK the exact edge gate, ``jump="edge"``):
+    JumpReLU the exact edge gate, ``jump="edge"``; TopK the per-token selection with the exact line):
 
     * ``gate_lr_x10`` / ``gate_lr_x0.1`` -- the gate's shared scalars ``(a, b, C_in, C_out)`` get
       their own Adam rate (``FinetuneConfig.gate_lr``), 10x above / below the weights' ``lr``;
@@ -345,7 +347,10 @@ def remedy_specs(family: str, lr: float = 1e-3) -> list[dict]:
       (MSE + lambda * l1 under the L0 controller at the target, weights frozen) for
       ``RECON_CALIBRATION_STEPS`` steps from the uncalibrated Remez gate, then the RSAE's fine-tune
       (``RECON_CALIBRATION_STEPS`` more gate-only steps than the control);
-    * ``topk_global_threshold`` (TopK) -- one ``tau_k`` instead of per-latent thresholds;
+    * ``topk_per_latent_thresholds`` / ``topk_global_threshold`` (TopK) -- an element-wise gate
+      (per-latent thresholds / one ``tau_k``, exact edge line) instead of the per-token selection;
+      the ``interior_*``, ``no_calibration`` and ``recon_calibration`` TopK remedies use per-latent
+      thresholds too (the per-token mode has no jump to place);
     * ``refit_decoder`` -- ``upgrade_init(refit_decoder=True)`` (ridge refit of ``W_dec`` on the
       calibration tokens); its row is compared with a control given the same refit
       (``controls.refit_control_decoder``), the ``control_refit`` row.
@@ -359,7 +364,11 @@ def remedy_specs(family: str, lr: float = 1e-3) -> list[dict]:
         },
     ]
     jump = family != "relu"
+    # TopK: the main-table RSAE keeps the per-token selection (``topk_thresholds="per_token"``);
+    # the jump-placement remedies are the element-wise alternatives, per-latent thresholds.
     base = {"jump": "interior"} if jump else {}
+    if family == "topk":
+        base["topk_thresholds"] = "per_latent"
     pre = "interior_" if jump else ""
     types = (((9, 8),) if jump else ()) + OTHER_TYPES[family]
     for t in types:
@@ -389,8 +398,15 @@ def remedy_specs(family: str, lr: float = 1e-3) -> list[dict]:
     if family == "topk":
         specs.append(
             {
+                "name": "topk_per_latent_thresholds",
+                "what": "element-wise gate: per-latent thresholds, exact edge line",
+                "init": {"topk_thresholds": "per_latent"},
+            }
+        )
+        specs.append(
+            {
                 "name": "topk_global_threshold",
-                "what": "one global tau_k",
+                "what": "element-wise gate: one global tau_k, exact edge line",
                 "init": {"topk_thresholds": "global"},
             }
         )
