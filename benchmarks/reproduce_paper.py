@@ -308,7 +308,7 @@ def run_frontier(
     for tgt in targets:
         m = copy.deepcopy(init)
         if getattr(m.cfg, "k", None) is not None:  # TopK RSAE: its k is the target, as the control's
-            m.cfg.k = m.select.k = int(tgt)
+            m.set_k(int(tgt))
         t_r = _ft(m, x_train, steps, float(tgt), seed)
         out["rsae"].append({"target": tgt, "reused": False, **ev(m), "steps_per_s": t_r["steps_per_s"]})
         ctrl, aux, over = controls.make_control(teacher, k=tgt if family == "topk" else None)

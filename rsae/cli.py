@@ -252,6 +252,8 @@ def run_upgrade(
     import copy
 
     init_model = copy.deepcopy(rsae)
+    if target_l0 is not None and rsae.cfg.k is not None:
+        rsae.set_k(round(target_l0))  # a TopK RSAE's L0 is set by its selection: k = target
     if target_l0 is not None:
         target = target_l0
     else:
@@ -316,6 +318,12 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     if args.target_l0 is not None and args.target_l0 > teacher.cfg.d_sae:
         raise CLIError(
             f"impossible --target-l0 {args.target_l0}: it must be in (0, d_sae = {teacher.cfg.d_sae}]"
+        )
+    per_token = teacher.cfg.architecture == "topk" and args.topk_thresholds == "per_token"
+    if per_token and args.target_l0 is not None and args.target_l0 != round(args.target_l0):
+        raise CLIError(
+            f"impossible --target-l0 {args.target_l0} for a TopK RSAE (--topk-thresholds per_token): "
+            "its L0 is its k, a whole number of latents per token"
         )
     d_in = teacher.cfg.d_in
     if kind == "file":

@@ -364,6 +364,15 @@ class RationalSAE(SAE):
         # no parameters: the state dict is the same with or without the selection
         self.select: nn.Module | None = TopKGate(cfg.k) if cfg.k is not None else None
 
+    def set_k(self, k: int) -> None:
+        """Keep ``k`` latents per token from now on (a TopK RSAE only: its L0 target is its ``k``)."""
+        if self.select is None:
+            raise ValueError("set_k: this RationalSAE has no TopK selection (cfg.k is None)")
+        k = operator.index(k)
+        if not 1 <= k <= self.cfg.d_sae:
+            raise ValueError(f"`k` must be in [1, d_sae = {self.cfg.d_sae}], got {k}")
+        self.cfg.k = self.select.k = k
+
     def activation(self, h: Tensor) -> Tensor:
         """``z = phi(h)``, then, with ``cfg.k``, the ``k`` largest per token (``L0 <= k``)."""
         z = self.gate(h)

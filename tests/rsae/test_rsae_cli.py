@@ -118,6 +118,13 @@ def test_upgrade_topk_teacher_per_token_and_element_wise(files, tmp_path, capsys
     assert code == 0, err
     assert load_sae(tmp_path / "pl" / "rsae").cfg.k is None
     assert abs(json.loads(out)["init"]["l0"] / res["teacher"]["l0"] - 1) <= 0.05
+    # a target L0 for the TopK RSAE is its new k (a whole number); the init stays the teacher's
+    code, out, err = _run([*base, "--out", str(tmp_path / "k5"), "--target-l0", "5"], capsys)
+    assert code == 0, err
+    assert load_sae(tmp_path / "k5" / "rsae").cfg.k == 5
+    assert json.loads(out)["init"]["l0"] == res["teacher"]["l0"]
+    _bad([*base, "--out", str(tmp_path / "k55"), "--target-l0", "5.5"], capsys, "whole number")
+    assert not (tmp_path / "k55" / "rsae").exists()
 
 
 def test_bad_inputs(files, tmp_path, capsys):
