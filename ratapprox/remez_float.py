@@ -1346,9 +1346,9 @@ LD_F_BITS = 80
 LD_NOISE_FACTOR = 16.0
 #: Newton steps per levelled solve, and parabolic rounds per extremum refinement.
 LD_NEWTON = 8
+LD_ROUNDS = 4
 #: A Newton step below this (relative) whose residual no longer falls has reached the floor.
 LD_NEWTON_SETTLED = 1e-6
-LD_ROUNDS = 4
 #: Parabolic extremum steps: samples LD_DELTA x the bracket width either side (smaller, and the
 #: long-double rounding of e would dominate the curvature of e on exp (4, 4)); a point whose
 #: last move was below LD_SETTLED x the width is done (the next move would be ~ its square).
