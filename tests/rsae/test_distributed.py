@@ -35,8 +35,10 @@ CFG = FinetuneConfig(steps=6, batch_size=24, lr=1e-2, warmup=2, grad_clip=1.0, s
 N_ROWS, D_IN, D_SAE = 203, 8, 16  # odd row count: unequal shards (101 / 102)
 
 
-def _make_sae(seed: int) -> RationalSAE:
-    cfg = SAEConfig(d_in=D_IN, d_sae=D_SAE, architecture="rational", rational_type=(3, 2), dtype="float64")
+def _make_sae(seed: int, k: int | None = None) -> RationalSAE:
+    cfg = SAEConfig(
+        d_in=D_IN, d_sae=D_SAE, architecture="rational", rational_type=(3, 2), dtype="float64", k=k
+    )
     sae = RationalSAE(cfg, gate_backend="torch")
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -52,7 +54,7 @@ def _activations() -> torch.Tensor:
     return torch.randn(N_ROWS, D_IN, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
 
 
-def _l0(sae: RationalSAE) -> float:
+def _l0(sae: torch.nn.Module) -> float:
     """Mean L0 of ``sae`` on all activation rows (exact count of non-zeros)."""
     with torch.no_grad():
         return float((sae.encode(_activations()) != 0).sum(-1).double().mean())
@@ -158,13 +160,19 @@ def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
     assert before_trim["shift"] < before_trim["trim_only"]
 
 
-def test_fixed_sparsity_gets_no_shift_and_no_trim() -> None:
-    """A TopK SAE's L0 is set by ``k``: neither the shift nor the trim may touch its ``b_enc``."""
-    sae = TopKSAE(SAEConfig(d_in=D_IN, d_sae=D_SAE, architecture="topk", k=3, dtype="float64"))
-    g = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in (sae.W_enc, sae.W_dec):
-            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) / D_IN**0.5)
+@pytest.mark.parametrize("architecture", ["topk", "rational"])
+def test_fixed_sparsity_gets_no_shift_and_no_trim(architecture: str) -> None:
+    """A TopK SAE's or TopK Rational SAE's L0 is set by ``k``: neither the shift nor the trim may
+    touch its ``b_enc`` (the target, 1, is below its L0, so both would act otherwise)."""
+    if architecture == "topk":
+        sae = TopKSAE(SAEConfig(d_in=D_IN, d_sae=D_SAE, architecture="topk", k=3, dtype="float64"))
+        g = torch.Generator().manual_seed(7)
+        with torch.no_grad():
+            for p in (sae.W_enc, sae.W_dec):
+                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) / D_IN**0.5)
+    else:
+        sae = _make_sae(seed=7, k=3)
+    assert _l0(sae) > 1.0
     result = train_single_process(sae, _activations(), replace(CFG, target_l0=1.0, shift_gain=0.3))
     assert result.trim is None
     assert all(h["shift"] == 0 for h in result.history) and result.last["shift"] == 0
