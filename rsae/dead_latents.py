@@ -68,7 +68,7 @@ def _topk(model: torch.nn.Module) -> int | None:
 
 
 @torch.no_grad()
-def gate_edge(model: torch.nn.Module, lo: float, hi: float, iters: int = 60) -> Tensor:
+def gate_edge(model: torch.nn.Module, lo: float, hi: float, iters: int = 32) -> Tensor:
     """Per latent, the least pre-activation at which the element-wise gate is non-zero, ``[d_sae]``.
 
     Bisection on the gate itself (its parameters may change during training) between ``lo``
