@@ -141,6 +141,9 @@ EPS = float(np.finfo(float).eps)
 SAMPLES_PER_SEGMENT = 24
 #: Zoom steps of the extremum refinement; each shrinks the bracket by 4 (4**-18 ~ 1e-11).
 ZOOM_STEPS = 18
+#: The zoom stops once e is flat to this multiple of eps * max|w f| (its rounding level, a few
+#: eps max|w f|) across every candidate's bracket: beyond that it only chases noise.
+ZOOM_FLAT = 8.0
 #: Default relative tolerance on (max|e| - |h|) / |h|.
 DEFAULT_TOL = 1e-10
 #: Multiple of eps * max|w f| below which max|e| - |h| is rounding noise.
@@ -267,8 +270,13 @@ def _search_nodes(prob: _Problem, ref: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- extrema
 def _refine(prob: _Problem, r: BarycentricRational, xb: np.ndarray, eb: np.ndarray,
-            lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Zoom on the maximum of ``sign(eb) * e`` inside ``[lo, hi]`` (all candidates at once)."""
+            lo: np.ndarray, hi: np.ndarray, flat: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Zoom on the maximum of ``sign(eb) * e`` inside ``[lo, hi]`` (all candidates at once).
+
+    Stops early once every candidate's error is flat to ``flat`` across its next bracket (the
+    maximum there is then within ``flat`` of the value found): below the rounding level of
+    ``e`` further zooming only chases noise.
+    """
     s = np.sign(eb)
     u = np.linspace(0.0, 1.0, 9)
     for _ in range(ZOOM_STEPS):
@@ -282,14 +290,17 @@ def _refine(prob: _Problem, r: BarycentricRational, xb: np.ndarray, eb: np.ndarr
         better = E[rows, k] > s * eb
         xb = np.where(better, T[rows, k], xb)
         eb = np.where(better, s * E[rows, k], eb)
-        lo = T[rows, np.maximum(k - 1, 0)]
-        hi = T[rows, np.minimum(k + 1, 8)]
+        km, kp = np.maximum(k - 1, 0), np.minimum(k + 1, 8)
+        lo, hi = T[rows, km], T[rows, kp]
+        if flat > 0 and np.all(E[rows, k] - np.minimum(E[rows, km], E[rows, kp]) <= flat):
+            break
     return xb, eb
 
 
-def _alternating_extrema(prob: _Problem, r: BarycentricRational, x: np.ndarray
+def _alternating_extrema(prob: _Problem, r: BarycentricRational, x: np.ndarray, flat: float = 0.0
                          ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Alternating extrema of e = w (F - r) from the sorted sample ``x``.
+    """Alternating extrema of e = w (F - r) from the sorted sample ``x`` (``flat``: see
+    :func:`_refine`).
 
     Returns ``(xc, ec, emax)``: one point per run of constant sign of ``e`` (its largest |e|,
     refined on continuous domains), and the global max |e| found.
@@ -315,7 +326,7 @@ def _alternating_extrema(prob: _Problem, r: BarycentricRational, x: np.ndarray
             inb = (xc >= a) & (xc <= b)
             lo = np.where(inb, np.maximum(lo, a), lo)
             hi = np.where(inb, np.minimum(hi, b), hi)
-        xc, ec = _refine(prob, r, xc, ec, lo, hi)
+        xc, ec = _refine(prob, r, xc, ec, lo, hi, flat)
         order = np.argsort(xc)
         xc, ec = xc[order], ec[order]
     return xc, ec, float(np.max(np.abs(ec)))
@@ -631,11 +642,12 @@ def _start_reference(prob: _Problem, m: int, n: int
     # the best-levelled pole-free iterate seen with m + n + 2 alternations (a fallback when the
     # Lawson iteration never levels within START_SPREAD)
     seen: dict[str, Any] = {}
+    flat = _noise(prob, m, n) * ZOOM_FLAT / NOISE_FACTOR
 
     def enough(r: BarycentricRational) -> bool:
         # enough alternations, and levelled within a factor START_SPREAD (a poor start reference
         # can lead the exchange into a local solution with a pole in the domain)
-        xc, ec, emax = _alternating_extrema(prob, r, x)
+        xc, ec, emax = _alternating_extrema(prob, r, x, flat)
         if xc.size < N2:
             return False
         ref, eref = _trim(xc, ec, N2)
@@ -654,7 +666,7 @@ def _start_reference(prob: _Problem, m: int, n: int
         except (InvalidInputError, np.linalg.LinAlgError, ValueError):
             continue
         if not sum(r0.denominator_sign_changes(p) for p in pieces if p.size > 1):
-            xc, ec, emax = _alternating_extrema(prob, r0, x)
+            xc, ec, emax = _alternating_extrema(prob, r0, x, flat)
             if xc.size >= N2:
                 ref, eref = _trim(xc, ec, N2)
                 return ref, (float(np.min(np.abs(eref))), emax), r0, emax
@@ -1343,7 +1355,7 @@ LD_AVAILABLE = LD_EPS <= 1e-18
 #: Bits of the mpmath evaluation of F that is rounded to long double (a margin over its 64).
 LD_F_BITS = 80
 #: The long-double polish stops when max|e| - |h| is below this multiple of eps_ld max|w F|.
-LD_NOISE_FACTOR = 16.0
+LD_NOISE_FACTOR = 4.0
 #: Newton steps per levelled solve, and parabolic rounds per extremum refinement.
 LD_NEWTON = 8
 LD_ROUNDS = 4
@@ -1353,7 +1365,7 @@ LD_NEWTON_SETTLED = 1e-6
 #: long-double rounding of e would dominate the curvature of e on exp (4, 4)); a point whose
 #: last move was below LD_SETTLED x the width is done (the next move would be ~ its square).
 LD_DELTA = 1e-3
-LD_SETTLED = 1e-4
+LD_SETTLED = 3e-5
 
 
 class _LDError:
@@ -1403,6 +1415,33 @@ def _bary_ld(t: np.ndarray, a: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.n
     return r
 
 
+def _products_ld(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    r""":math:`P_{ij} = \prod_{k \ne j} (x_i - t_k)` in long double (so that
+    :math:`\sum_j P_{ij} c_j = \ell_t(x_i) \sum_j c_j / (x_i - t_j)`, also at a support point)."""
+    D = x.astype(_LD)[:, None] - t.astype(_LD)[None, :]
+    Pk = np.broadcast_to(D[:, None, :], (x.size, t.size, t.size)).copy()
+    idx = np.arange(t.size)
+    Pk[:, idx, idx] = 1  # the j-th factor left out
+    return np.prod(Pk, axis=2)
+
+
+def _rebase_ld(t: np.ndarray, a: np.ndarray, b: np.ndarray, tn: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    r"""The same rational :math:`\sum_j a_j/(x - t_j) / \sum_j b_j/(x - t_j)` on the support
+    points ``tn`` (as many): with :math:`p = \sum_j a_j \prod_{k \ne j}(x - t_k)` and ``q``
+    likewise its numerator and denominator polynomials (degree < ``len(t)``), the weights on
+    ``tn`` are :math:`q(\tau_j) / \prod_{k \ne j}(\tau_j - \tau_k)` and the numerator ones
+    :math:`p(\tau_j) / \prod_{k \ne j}(\tau_j - \tau_k)` (Lagrange interpolation of p and q
+    in the barycentric form, Berrut & Trefethen 2004), scaled to max |b| = 1."""
+    P = _products_ld(tn, t)
+    Dn = tn.astype(_LD)[:, None] - tn.astype(_LD)[None, :]
+    np.fill_diagonal(Dn, 1)
+    lam = np.prod(Dn, axis=1)
+    an, bn = (P @ a) / lam, (P @ b) / lam
+    sc = np.max(np.abs(bn))
+    return an / sc, bn / sc
+
+
 def _newton_ld(x: np.ndarray, F: np.ndarray, winv: np.ndarray, t: np.ndarray, a: np.ndarray,
                b: np.ndarray, h: Any, m: int, n: int) -> tuple[np.ndarray, np.ndarray, Any] | None:
     r"""The Newton iteration of :func:`_newton_levelled` with the residual in long double.
@@ -1416,14 +1455,9 @@ def _newton_ld(x: np.ndarray, F: np.ndarray, winv: np.ndarray, t: np.ndarray, a:
     N2, N1 = x.size, t.size
     d = abs(m - n)
     xl, tl = x.astype(_LD), t.astype(_LD)
-    Dt = xl[:, None] - tl[None, :]
-    # P_ij = prod_{k != j} (x_i - t_k): the product over k with the j-th factor set to one
-    Pk = np.broadcast_to(Dt[:, None, :], (N2, N1, N1)).copy()
-    idx = np.arange(N1)
-    Pk[:, idx, idx] = 1
     Dx = np.abs(xl[:, None] - xl[None, :])
     np.fill_diagonal(Dx, 1)
-    L = np.prod(Pk, axis=2) / np.sqrt(np.prod(Dx, axis=1))[:, None]
+    L = _products_ld(x, t) / np.sqrt(np.prod(Dx, axis=1))[:, None]
     lo_t, hi_t = tl.min(), tl.max()
     tau = (2 * tl - lo_t - hi_t) / (hi_t - lo_t)
     T = [np.ones_like(tau), tau]
@@ -1539,7 +1573,7 @@ def _refine_reference_ld(prob: _Problem, x: np.ndarray, err: Callable[[np.ndarra
         inside = (xv >= lo[act]) & (xv <= hi[act])
         xv = np.clip(xv, lo[act], hi[act])
         # a move u leaves O(u^2 / w) in the location: an interior vertex within LD_SETTLED w
-        # of the point would raise |e| by ~1e-8 relative at most -- settled, not evaluated
+        # of the point would raise |e| by ~1e-9 relative at most -- settled, not evaluated
         # (a vertex clipped to the bracket is a maximum at the end of an interval: taken)
         go = ~(concave & inside & (np.abs(xv - xa) <= LD_SETTLED * w))
         ev = e0.copy()
@@ -1596,9 +1630,16 @@ def _polish_ld(prob: _Problem, out: dict[str, Any], m: int, n: int) -> dict[str,
     :math:`\varepsilon_{ld} \max|\omega F|`; then the float64 rounding with the smallest
     error on the reference (:func:`_nudge_rounding_ld`) and the error of that float64 rational
     at its extrema.  F comes from ``f_mp`` rounded to long double (:class:`_LDError`), so any
-    target with an mpmath evaluation works.  With 11 more bits than double this resolves
+    target with an mpmath evaluation works.  Where the nudge runs (``POLISH_NUDGE_WORK``), the
+    rational is first moved to support points between the reference points
+    (:func:`_midpoint_support`, :func:`_rebase_ld`): a support
+    point on an extremum pins the error there to :math:`F(t_j) - f_j`, so rounding that one
+    value to double moves it by up to half an ulp of :math:`f_j` (exp (4, 4) at x = 1: 1.4e-6
+    of :math:`E^*`); between extrema each error mixes several roundings, which the nudge can
+    balance (exp (4, 4): 9e-7 above :math:`E^*` with the exchange's support points, 1.7e-7
+    with midpoints).  With 11 more bits than double this resolves
     :math:`E^*` about 2000 times finer than the float64 rounding of the result, which is then
-    what limits the accuracy (exp at type (4, 4): 8e-7 relative above :math:`E^*`).  None --
+    what limits the accuracy (exp at type (4, 4): 1.7e-7 relative above :math:`E^*`).  None --
     and the mpmath polish runs -- when a Newton solve fails, the alternation breaks, or the gap
     is not reached within ``POLISH_ITERS`` rounds.
     """
@@ -1607,11 +1648,19 @@ def _polish_ld(prob: _Problem, out: dict[str, Any], m: int, n: int) -> dict[str,
     x = np.asarray(out["reference"], dtype=float)
     habs, emax = float(out["levelled_error"]), float(out["max_error"])
     err = _LDError(prob)
-    t = np.asarray(r.support_points, dtype=float)
-    b = np.asarray(r.weights, dtype=float).astype(_LD)
-    a = np.asarray(r.values, dtype=float).astype(_LD) * b
+    t0 = np.asarray(r.support_points, dtype=float)
+    b0 = np.asarray(r.weights, dtype=float).astype(_LD)
     try:
         with np.errstate(all="ignore"):
+            # the same rational on support points between the reference points (see above),
+            # where the nudge then balances the roundings (small problems)
+            a0 = np.asarray(r.values, dtype=float).astype(_LD) * b0
+            t, a, b = t0, a0, b0
+            if t0.size ** 2 * N2 <= POLISH_NUDGE_WORK:
+                t = _midpoint_support(prob, x, m, n)
+                a, b = _rebase_ld(t0, a0, b0, t)
+            if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.unique(t).size != t.size:
+                return None
             e0 = err(t, a, b, x[:1])
             h = _LD(float(np.sign(e0[0]) or 1.0) * habs)
             scale = float(np.max(np.abs(prob.omega(x) * prob.f(x))))
