@@ -141,8 +141,10 @@ EPS = float(np.finfo(float).eps)
 SAMPLES_PER_SEGMENT = 24
 #: Zoom steps of the extremum refinement; each shrinks the bracket by 4 (4**-18 ~ 1e-11).
 ZOOM_STEPS = 18
-#: The zoom stops once e is flat to this multiple of eps * max|w f| (its rounding level, a few
-#: eps max|w f|) across every candidate's bracket: beyond that it only chases noise.
+#: The start's extremum zoom (AAA-Lawson stop test, first reference) stops once e is flat to this
+#: multiple of eps * max|w f| (its rounding level) across every candidate's bracket: beyond
+#: that it only chases noise.  The exchange itself zooms to the end (its reference fixes the
+#: support points, and with them how the final rounding to float64 falls).
 ZOOM_FLAT = 8.0
 #: Default relative tolerance on (max|e| - |h|) / |h|.
 DEFAULT_TOL = 1e-10

@@ -180,7 +180,7 @@ def test_grid_4001_high_degree_relu(m, n):
 def test_exp_44_and_precision_limit():
     run = remez_float("exp", 4, 4)
     assert run.converged
-    # error 1.5e-10 next to max|f| = e: the mp polish levels it to the rounding of the float64
+    # error 1.5e-10 next to max|f| = e: the polish levels it to the rounding of the float64
     # data (~1e-6 relative), where plain double gave ~1e-4
     _check_equioscillation(run, "exp", 4, 4, rtol=1e-5)
     # exp at type (8, 8) has error far below double precision: reported, not passed off
@@ -242,9 +242,9 @@ def test_exp_float64_against_mp_optimum():
     must lie in [E*, E* (1 + 1e-6)] (never below E*: that would contradict optimality), and the
     reported error agrees with E* to 1e-6, the lower estimate to 2e-6 (it is min |e| on the
     alternation set of the float64 data) and the levelled error to 1e-8: it is solved with
-    long-double residuals (64-bit significand, 11 bits more than double; ~1e-9 here), which
+    long-double residuals (64-bit significand, 11 bits more than double; ~1e-10 here), which
     replaced the mpmath polish (the fallback, and the path where long double is plain double)
-    -- the returned rational is float64 either way, and its rounding (~8e-7) is what limits
+    -- the returned rational is float64 either way, and its rounding (~2e-7) is what limits
     the result, not |h|.
     """
     best = minimax("exp", 4, 4, dps=30, certify=False)
@@ -314,7 +314,7 @@ def test_abs_80_80():
     assert 0.8 < run.max_error / stahl < 1.0
     # independent re-evaluation of the barycentric data at 40 digits on the reference:
     # alternation with |e| within 2e-5 of the reported level (plain double stalls at ~2e-3;
-    # the mp polish levels the reference, what is left is the rounding of the float64 data)
+    # the polish levels the reference, what is left is the rounding of the float64 data)
     _check_equioscillation(run, "abs", 80, 80, rtol=2e-5)
     # the alternation points cluster exponentially at 0
     ref = np.abs(np.asarray(run.reference))
