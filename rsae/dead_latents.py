@@ -75,7 +75,8 @@ def gate_edge(model: torch.nn.Module, lo: float, hi: float, iters: int = 32) -> 
     (must not fire) and ``hi`` (must fire), assuming the firing set is ``[e_j, inf)`` near the
     edge -- true for ReLU, JumpReLU and the fitted rational gates (zero below ``t = -1`` or on
     an enforced zero region, positive above it).  Returns the upper end of the final bracket, so
-    the gate fires at the value returned.  SAELens TopK (ReLU after the selection): 0.
+    the gate fires at the value returned; 32 halvings take a bracket of the pre-activations'
+    range below float32 resolution.  SAELens TopK (ReLU after the selection): 0.
     """
     d_sae = model.b_enc.shape[-1]
     dev, dt = model.b_enc.device, model.dtype
@@ -109,10 +110,16 @@ def revival_shift(model: torch.nn.Module, h: Tensor, dead: Tensor, m: int = 1) -
     lo, hi = -span, span
     gate = _elementwise_gate(model)
     if gate is not None:
-        while bool((gate(torch.full_like(model.b_enc, lo)[None]) != 0).any()):
-            lo *= 4
-        while not bool((gate(torch.full_like(model.b_enc, hi)[None]) != 0).all()):
-            hi *= 4
+
+        def fires(v: float) -> Tensor:
+            return gate(torch.full_like(model.b_enc, v)[None])[0] != 0
+
+        for _ in range(30):  # 4^30 x the batch's range; a gate still unbracketed has no edge
+            if not bool(fires(lo).any()) and bool(fires(hi).all()):
+                break
+            lo, hi = 4 * lo, 4 * hi
+        else:
+            return delta  # e.g. C_out = 0: nothing fires anywhere, no raise can revive it
     need = gate_edge(model, lo, hi)[None, :].expand_as(h)  # [B, d_sae]
     k = _topk(model)
     if k is not None:

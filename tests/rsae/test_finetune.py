@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from rsae.activations import SyntheticFeatures
-from rsae.dead_latents import revival_shift
+from rsae.dead_latents import gate_edge, revival_shift
 from rsae.demo import tied_relu_sae, train_relu_teacher
 from rsae.finetune import (
     CHECKPOINT_NAME,
@@ -212,6 +212,17 @@ def test_revival_shift_enters_the_topk_selection(data):
     with torch.no_grad():
         sae.b_enc.add_(revival_shift(sae, sae.pre_acts(x), dead))
         assert torch.all((sae.encode(x)[:, :4] != 0).any(0))
+
+
+def test_gate_edge_is_where_the_gate_starts_firing():
+    sae = RationalSAE(SAEConfig(d_in=4, d_sae=8, architecture="rational", rational_type=(3, 2)))
+    with torch.no_grad():
+        sae.gate.c_in.fill_(2.0)  # r(t) = t: fires for h > 0 whatever C_in
+    assert torch.allclose(gate_edge(sae, -5.0, 5.0), torch.zeros(8), atol=1e-8)
+    with torch.no_grad():
+        sae.gate.c_out.zero_()  # fires nowhere: no raise can revive a latent, none is attempted
+    dead = torch.ones(8, dtype=torch.bool)
+    assert torch.equal(revival_shift(sae, torch.randn(16, 8), dead), torch.zeros(8))
 
 
 def test_fixed_sparsity_covers_the_topk_rational_sae():
