@@ -25,7 +25,10 @@ Usage::
     python benchmarks/remez_vs_baryrat.py [--json PATH] [--repeat K] [--only NAME ...]
 
 Timings are wall-clock (best of ``--repeat`` runs) on whatever machine runs the script; the
-machine is printed with the table.
+machine is printed with the table.  BLAS runs single-threaded for both (threadpoolctl, when
+installed): on a small shared machine the idle threads of a multithreaded OpenBLAS, woken by one
+problem's large solves, kept spinning into the next problem's timings (exp (4, 4) measured
+25 ms after the |x| problems instead of 13 ms; BRASIL's times are the same either way).
 """
 
 from __future__ import annotations
@@ -235,6 +238,17 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _single_threaded_blas() -> Any:
+    """One BLAS thread for the whole run (module docstring); a no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="write the results as JSON to this path")
@@ -243,14 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     probs = [p for p in problems() if not args.only or any(p.label.startswith(o) for o in args.only)]
     rows = []
-    for p in probs:
-        print(f"... {p.label} ({p.m},{p.n})", file=sys.stderr, flush=True)
-        rows.append(run_problem(p, args.repeat))
+    with _single_threaded_blas():
+        for p in probs:
+            print(f"... {p.label} ({p.m},{p.n})", file=sys.stderr, flush=True)
+            rows.append(run_problem(p, args.repeat))
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                f"Python {platform.python_version()}")
     print(format_table(rows))
     print(f"\nratapprox {__version__}; BRASIL = baryrat.brasil with default parameters; errors measured on "
-          f"one dense sample per problem (the same for both); machine: {machine}")
+          f"one dense sample per problem (the same for both); BLAS single-threaded for both; "
+          f"machine: {machine}")
     if args.json:
         doc = {"ratapprox_version": __version__, "machine": machine, "repeat": args.repeat, "rows": rows}
         path = Path(args.json)
