@@ -45,7 +45,7 @@ Outline (one helper per step, as in Chebfun ``minimax``):
    precision at its extrema.  First in numpy's long double (x86 80-bit, vectorised,
    :func:`_polish_ld`), falling back to mpmath when that gives up or long double is plain
    double.  Double alone resolves the error only to ``eps max|f|`` (exp at (4, 4): 6e-6 of
-   E*; with the polish 8e-7, the rounding of the float64 data).  When the polish follows, the
+   E*; with the polish 3.8e-7, the rounding of the float64 data).  When the polish follows, the
    exchange stops at its first step on the float64 noise floor.  History rows with
    ``"polish"`` (``"long double"`` or ``"mpmath"``) record it.
 
@@ -1638,10 +1638,10 @@ def _polish_ld(prob: _Problem, out: dict[str, Any], m: int, n: int) -> dict[str,
     point on an extremum pins the error there to :math:`F(t_j) - f_j`, so rounding that one
     value to double moves it by up to half an ulp of :math:`f_j` (exp (4, 4) at x = 1: 1.4e-6
     of :math:`E^*`); between extrema each error mixes several roundings, which the nudge can
-    balance (exp (4, 4): 9e-7 above :math:`E^*` with the exchange's support points, 1.7e-7
-    with midpoints).  With 11 more bits than double this resolves
+    balance (exp (4, 4): 7.9e-7 to 9.3e-7 above :math:`E^*` with the exchange's support
+    points in the runs measured, 3.8e-7 with midpoints).  With 11 more bits than double this resolves
     :math:`E^*` about 2000 times finer than the float64 rounding of the result, which is then
-    what limits the accuracy (exp at type (4, 4): 1.7e-7 relative above :math:`E^*`).  None --
+    what limits the accuracy (exp at type (4, 4): 3.8e-7 relative above :math:`E^*`).  None --
     and the mpmath polish runs -- when a Newton solve fails, the alternation breaks, or the gap
     is not reached within ``POLISH_ITERS`` rounds.
     """
