@@ -77,6 +77,9 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "finetune_state.pt"
+# training rows on which the latents alive at the start are found (the revival keeps those); the
+# study counts "alive" on 32640 held-out rows, so a latent alive there is found here too
+ALIVE_TOKENS = 65536
 
 
 class DivergenceError(RuntimeError):
@@ -407,9 +410,9 @@ def _restore(model: torch.nn.Module, state: TrainState, snap: dict[str, Any], *,
         state.divergences = snap["divergences"]
 
 
-def _trim_batches(data: Any, cfg: FinetuneConfig) -> list[Tensor]:
-    """A fixed sample of ``trim_tokens`` training rows (drawn with ``cfg.seed``), in batches."""
-    n = min(cfg.trim_tokens, data.n_tokens)
+def _trim_batches(data: Any, cfg: FinetuneConfig, n: int | None = None) -> list[Tensor]:
+    """A fixed sample of ``n`` (default ``trim_tokens``) training rows (seed ``cfg.seed``), in batches."""
+    n = min(cfg.trim_tokens if n is None else n, data.n_tokens)
     idx = np.sort(np.random.default_rng([cfg.seed, 0x7472696D]).choice(data.n_tokens, size=n, replace=False))
     return [data.take(idx[i : i + cfg.batch_size]) for i in range(0, n, cfg.batch_size)]
 
@@ -591,6 +594,8 @@ def finetune(
     else:
         controller = _initial_controller(model, data, sampler, cfg)
         state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss, reviver=reviver)
+        if reviver is not None:  # what is alive at the start is kept alive (LatentReviver)
+            reviver.mark_alive(model, _trim_batches(data, cfg, ALIVE_TOKENS))
         torch.manual_seed(cfg.seed)
     good = _snapshot(model, state)
     bar = None
