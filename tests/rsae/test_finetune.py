@@ -182,6 +182,18 @@ def test_revival_keeps_rare_latents_alive(data, relu_teacher):
     assert evaluate(sae, [x_ev])["mse"] < evaluate(start, [x_ev])["mse"]  # sae: the revived run
 
 
+def test_revival_leaves_latents_dead_at_the_start_alone(data, relu_teacher):
+    # Only what was alive keeps being revived: latents the start never used stay dead.
+    x_tr, _ = data
+    sae = copy.deepcopy(relu_teacher)
+    with torch.no_grad():
+        sae.b_enc[:4] -= 100.0
+    res = finetune(sae, x_tr, FinetuneConfig(steps=60, batch_size=512, lr=3e-3, revive_after=512))
+    with torch.no_grad():
+        assert not bool((sae.encode(x_tr)[:, :4] != 0).any())
+    assert res.divergences == 0
+
+
 @pytest.mark.parametrize("m", [1, 3])
 def test_revival_shift_is_the_least_that_fires_on_m_tokens(data, relu_teacher, m):
     x = data[0][:512]
