@@ -14,7 +14,8 @@ the trim acting, the JumpReLU L0~64 RSAE still went from 0.883 to 0.49 alive; a 
 (1e-4) kept 0.76 alive but gave back most of the MSE gain.
 
 **Revival** (:class:`LatentReviver`, ``FinetuneConfig.revive_after``).  Each latent counts the
-training tokens since it last fired.  When the count reaches ``dead_tokens``, its own ``b_enc[j]``
+training tokens since it last fired.  When the count reaches ``dead_tokens`` (and the latent was
+alive at the start or has fired since), its own ``b_enc[j]``
 is raised by the least amount that makes it fire on its ``m``-th best token of the current batch:
 
 .. math::

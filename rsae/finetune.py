@@ -26,8 +26,9 @@ lost 0.883 -> 0.49 alive in 300 steps with the l1 weight at ~0 and no shift or t
 each step, a latent that has not fired for ``revive_after`` training tokens gets its own
 ``b_enc[j]`` raised by the least amount that makes it fire on its ``revive_tokens`` best tokens of
 the batch (:class:`~rsae.dead_latents.LatentReviver`; a per-latent, upward counterpart of the
-global shift; the resampling idea of Bricken et al. 2023 restricted to the bias).  The L0
-controller takes back the few actives this adds.  It applies to every model ``finetune`` trains,
+global shift; the resampling idea of Bricken et al. 2023 restricted to the bias), if it was alive
+at the start (fired on ``ALIVE_TOKENS`` training rows) or has fired since.  The L0 controller
+takes back the few actives this adds.  It applies to every model ``finetune`` trains,
 the study's same-budget controls included.
 
 Pieces, kept separate so that a distributed trainer can reuse them:
@@ -93,7 +94,8 @@ class FinetuneConfig:
     ``revive_after`` (tokens, 0 = off) and ``revive_tokens``: the per-latent revival of
     :class:`~rsae.dead_latents.LatentReviver`, ``b_enc[j] += Delta_j`` with ``Delta_j`` the least
     raise that makes a latent silent for ``revive_after`` tokens fire on its ``revive_tokens``
-    best tokens of the batch (see :mod:`rsae.dead_latents` for the formula).  The default 16384
+    best tokens of the batch (see :mod:`rsae.dead_latents` for the formula); only latents alive at
+    the start (on ``ALIVE_TOKENS`` training rows) or since are revived.  The default 16384
     (16 batches of 1024) is half the 32640 held-out tokens the study counts "alive" on.
     """
 
