@@ -185,8 +185,12 @@ class LatentReviver:
         return n
 
     def state_dict(self) -> dict[str, Any]:
-        return {"dead_tokens": self.dead_tokens, "revive_tokens": self.revive_tokens, "since": self.since,
-                "ever": self.ever}
+        return {
+            "dead_tokens": self.dead_tokens,
+            "revive_tokens": self.revive_tokens,
+            "since": self.since,
+            "ever": self.ever,
+        }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.dead_tokens, self.revive_tokens = d["dead_tokens"], d["revive_tokens"]
