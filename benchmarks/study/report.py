@@ -204,12 +204,16 @@ def markdown(result: dict, figures: dict[str, str]) -> str:
     )
     L.append(
         "* Upgrade (`rsae.upgrade.upgrade_init`, defaults): Remez fit on the 4001-point grid, type (3,2) for "
-        "ReLU and (9,8) for JumpReLU/TopK, scale folding, calibration on 8192 tokens; jump placement "
+        "ReLU and (9,8) for JumpReLU, scale folding, calibration on 8192 tokens; jump placement "
         f"({'; '.join(placements) or 'n/a'}): 'edge' puts the jump at t = -1 with an exact line gate, "
-        "'interior' is the paper's placement with l2 calibration. Fine-tune (`rsae.finetune.finetune`, "
+        "'interior' is the paper's placement with l2 calibration; TopK 'per_token': the exact line gate "
+        "r(t) = t (type (3,2)) followed by the teacher's per-token top-k selection, i.e. the paper's "
+        "supplied-threshold TopK with the threshold supplied per token by the selection (the element-wise "
+        "per-latent / global thresholds are remedies below). Fine-tune (`rsae.finetune.finetune`, "
         f"defaults): {c['steps']} Adam steps x 1024 tokens, lr 1e-3, warm-up + cosine, L0 controller "
         "(l1 weight + global b_enc shift) at the teacher's L0 measured on training tokens, final exact L0 "
-        "trim on training tokens (not for TopK)."
+        "trim on training tokens (not for TopK, whose L0 is its k), per-latent revival of latents silent "
+        "for 16384 training tokens (`FinetuneConfig.revive_after`; only latents alive at the start)."
     )
     L.append(
         f"* Control: the teacher fine-tuned with its own gate by the same `finetune` call ({c['steps']} "
@@ -218,7 +222,8 @@ def markdown(result: dict, figures: dict[str, str]) -> str:
         "units) with the per-latent scales folded as in the RSAE (threshold 0.5 for every latent; without "
         "the folding the global b_enc shift of the controller silences latents with small thresholds: "
         "held-out MSE 0.87 against 0.15 folded on the L0~64 teacher, 300 steps); TopK: its k, AuxK loss "
-        "of Gao et al. 2024, l1 weight ~0."
+        "of Gao et al. 2024, l1 weight ~0. Controls get the same per-latent revival (a `FinetuneConfig` "
+        "default)."
     )
     L.append(f"* Seed {result['seed']}; versions {result['versions']}; machine: {result['machine']}.\n")
 
