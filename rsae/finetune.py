@@ -467,6 +467,9 @@ def trim_l0(
         with torch.no_grad():
             h = model.pre_acts(xs[0].to(device=model.W_enc.device, dtype=model.dtype))
             step = 0.05 * float(h.float().std())
+    if not step > 0:  # no pre-activation spread: no shift can move L0 (doubling 0 would never end)
+        rec.update(trim_converged=0.0)
+        return rec
     # 1. Bracket [a, b] with g(a) > 0 >= g(b) (L0 falls as s grows), doubling the first guess.
     a, ga, b = 0.0, g0, step
     gb = g(b)

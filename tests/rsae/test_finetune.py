@@ -30,7 +30,7 @@ from rsae.finetune import (
     trim_l0,
 )
 from rsae.metrics import evaluate
-from rsae.sae import RationalSAE, SAEConfig, TopKSAE
+from rsae.sae import RationalSAE, ReLUSAE, SAEConfig, TopKSAE
 from rsae.upgrade import upgrade_init
 
 L0_TOL = 0.05  # the controller holds L0 within 5% on these short runs
@@ -137,6 +137,19 @@ def test_trim_never_raises_l0(data):
     before = copy.deepcopy(sae.state_dict())
     rec = trim_l0(sae, [data[0][:512]], target=5.0, max_evals=12)
     assert rec["trim_shift"] == 0.0 and rec["l0"] == rec["l0_before_trim"] <= 4.0
+    assert all(torch.equal(v, sae.state_dict()[k]) for k, v in before.items())
+
+
+def test_trim_without_pre_activation_spread_stops(data):
+    # W_enc = 0: every pre-activation equals b_enc, so no data-driven first step exists; the trim
+    # must report "not converged" and leave the model alone (it used to double a zero step forever).
+    sae = ReLUSAE(SAEConfig(d_in=16, d_sae=8))
+    with torch.no_grad():
+        sae.W_enc.zero_()
+        sae.b_enc.fill_(1.0)
+    before = copy.deepcopy(sae.state_dict())
+    rec = trim_l0(sae, [data[0][:64]], target=4.0, max_evals=12)
+    assert rec["trim_converged"] == 0.0 and rec["l0"] == rec["l0_before_trim"] == 8.0
     assert all(torch.equal(v, sae.state_dict()[k]) for k, v in before.items())
 
 
