@@ -44,6 +44,8 @@ loss's gradient.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +54,13 @@ from torch import Tensor
 
 from .gates import TopKGate
 
-__all__ = ["AuxKLoss", "LatentReviver", "gate_edge", "revival_shift"]
+__all__ = ["AuxKLoss", "LatentReviver", "Reduce", "gate_edge", "revival_shift"]
+
+Reduce = Callable[[Tensor, str], Tensor]
+"""``reduce(t, op)`` over the processes that hold parts of a batch's rows (data parallelism):
+``op = "sum"`` or ``"max"`` element-wise over the processes, ``"cat"`` their ``t`` (of equal shapes)
+concatenated along dim 0 in process order; every process gets the same result.
+``None`` where a function takes one: the rows are all here (one process)."""
 
 
 def _elementwise_gate(model: torch.nn.Module) -> torch.nn.Module | None:
@@ -97,16 +105,35 @@ def gate_edge(model: torch.nn.Module, lo: float, hi: float, iters: int = 32) -> 
 
 
 @torch.no_grad()
-def revival_shift(model: torch.nn.Module, h: Tensor, dead: Tensor, m: int = 1) -> Tensor:
+def revival_shift(
+    model: torch.nn.Module, h: Tensor, dead: Tensor, m: int = 1, reduce: Reduce | None = None
+) -> Tensor:
     """``Delta b_enc`` (``[d_sae]``, 0 where not ``dead``) that makes each dead latent fire on its
     ``m``-th best token of the batch with pre-activations ``h [B, d_sae]``; see the module docstring.
+
+    With ``reduce`` (see :data:`Reduce`), ``h`` is this process's rows of a batch split over
+    processes and every batch-wide quantity is taken over all of them: the spread (two-pass,
+    summed moments in float64), the largest ``|h|``, the row count and the ``m``-th smallest gap
+    (the ``m`` smallest of each process's rows, concatenated, contain the ``m`` smallest of all).
+    Every process then returns the same ``Delta``: that of the whole batch on one process, up to
+    the rounding of the spread.  ``dead`` must be the same on every process.
     """
     delta = torch.zeros_like(model.b_enc)
     if not bool(dead.any()):
         return delta
     h = h.detach().to(model.dtype)
-    spread = float(h.std())
-    span = 1.0 + float(h.abs().max())
+    if reduce is None:
+        spread = float(h.std())
+        span = 1.0 + float(h.abs().max())
+        n_rows = h.shape[0]
+    else:
+        hd = h.double()
+        n_rows = int(reduce(torch.tensor([h.shape[0]], device=h.device), "sum"))
+        n_all = n_rows * h.shape[1]
+        mean = float(reduce(hd.sum().reshape(1), "sum")) / n_all
+        ss = float(reduce(((hd - mean) ** 2).sum().reshape(1), "sum"))
+        spread = math.sqrt(ss / max(n_all - 1, 1))
+        span = 1.0 + float(reduce(h.abs().max().reshape(1), "max"))
     # the edge lies inside the pre-activations' range for every gate we fit; widen until bracketed
     lo, hi = -span, span
     gate = _elementwise_gate(model)
@@ -127,7 +154,9 @@ def revival_shift(model: torch.nn.Module, h: Tensor, dead: Tensor, m: int = 1) -
         level = torch.topk(h, k, dim=-1).values[:, -1:]  # the token's k-th largest pre-activation
         need = torch.maximum(need, level)
     gap = (need - h)[:, dead]  # [B, n_dead]
-    m = min(int(m), h.shape[0])
+    m = min(int(m), n_rows)
+    if reduce is not None:
+        gap = reduce(torch.topk(gap, min(m, gap.shape[0]), dim=0, largest=False).values, "cat")
     gap_m = torch.kthvalue(gap, m, dim=0).values.clamp_min(0.0) + 1e-3 * spread
     if model.cfg.rescale_acts_by_decoder_norm:  # h = (x W_enc + b_enc) ||W_dec[j]||
         gap_m = gap_m / model.W_dec.norm(dim=-1)[dead]
@@ -162,25 +191,44 @@ class LatentReviver:
             self.ever = torch.zeros(d_sae, dtype=torch.bool)
 
     @torch.no_grad()
-    def mark_alive(self, model: torch.nn.Module, xs: list[Tensor]) -> None:
-        """Count the latents that fire on any row of the batches ``xs`` as alive (revivable)."""
+    def mark_alive(self, model: torch.nn.Module, xs: list[Tensor], reduce: Reduce | None = None) -> None:
+        """Count the latents that fire on any row of the batches ``xs`` as alive (revivable).
+
+        With ``reduce`` (:data:`Reduce`), ``xs`` is this process's part of the rows and a latent
+        firing on any process's part counts (a ``max`` over processes)."""
         self._init(model.b_enc.shape[-1])
+        fired = torch.zeros_like(self.ever)
         for x in xs:
-            self.ever |= (model.encode(x.to(device=model.W_enc.device, dtype=model.dtype)) != 0).any(0).cpu()
+            fired |= (model.encode(x.to(device=model.W_enc.device, dtype=model.dtype)) != 0).any(0).cpu()
+        if reduce is not None:
+            fired = reduce(fired.to(device=model.b_enc.device, dtype=torch.uint8), "max").cpu().bool()
+        self.ever |= fired
 
     @torch.no_grad()
-    def step(self, model: torch.nn.Module, x: Tensor) -> int:
+    def step(self, model: torch.nn.Module, x: Tensor, reduce: Reduce | None = None) -> int:
+        """Count the tokens of batch ``x`` and revive the latents silent for ``dead_tokens``.
+
+        With ``reduce`` (:data:`Reduce`), ``x`` is this process's part of the batch: the firing
+        mask is the ``max`` and the token count the sum over processes, and
+        :func:`revival_shift` takes the batch-wide quantities over all of them, so every process
+        applies the same raises (its replica stays equal to the others).
+        """
         x = x.to(device=model.W_enc.device, dtype=model.dtype)
         h = model.pre_acts(x)
-        fired = (model.activation(h) != 0).any(0).cpu()
+        fired = (model.activation(h) != 0).any(0)
+        n_tokens = x.shape[0]
+        if reduce is not None:
+            fired = reduce(fired.to(torch.uint8), "max").bool()
+            n_tokens = int(reduce(torch.tensor([n_tokens], device=h.device), "sum"))
+        fired = fired.cpu()
         self._init(fired.shape[0])
-        self.since += x.shape[0]
+        self.since += n_tokens
         self.since[fired] = 0
         self.ever |= fired
         dead = (self.since >= self.dead_tokens) & self.ever
         n = int(dead.sum())
         if n:
-            model.b_enc.add_(revival_shift(model, h, dead.to(h.device), self.revive_tokens))
+            model.b_enc.add_(revival_shift(model, h, dead.to(h.device), self.revive_tokens, reduce))
             self.since[dead] = 0
         return n
 

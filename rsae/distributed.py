@@ -74,7 +74,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from rsae.activations import BatchSampler
+from rsae.dead_latents import LatentReviver, Reduce
 from rsae.finetune import (
+    ALIVE_TOKENS,
     DivergenceError,
     FinetuneConfig,
     L0Controller,
@@ -115,7 +117,8 @@ class DDPResult:
     far); ``last`` the final step's.  ``trim`` is the record of the final L0 trim
     (:func:`rsae.finetune.trim_l0`; ``l0`` = the trimmed L0 on all ranks' trim tokens,
     ``trim_tokens`` their global count), ``None`` when it did not run (``final_trim`` off, no
-    steps, or a fixed-sparsity model).
+    steps, or a fixed-sparsity model).  ``revived`` counts the revivals of dead latents over the
+    run (:class:`rsae.dead_latents.LatentReviver`; a record's ``revived`` is its step's count).
     """
 
     steps: int
@@ -126,6 +129,7 @@ class DDPResult:
     seconds: float
     history: list[dict[str, float]]
     trim: dict[str, float] | None = None
+    revived: int = 0
 
 
 class SAELoss(nn.Module):
@@ -210,6 +214,26 @@ class _ShardRows:
 # ------------------------------------------------------------------------------------------------
 # The loop (shared by the DDP and the single-process entry points)
 # ------------------------------------------------------------------------------------------------
+
+
+def _reducer(world: int, device: torch.device) -> Reduce | None:
+    """The :data:`rsae.dead_latents.Reduce` over the ranks (tensors travel through ``device``, the
+    backend's); ``None`` on one process, where the reviver's own batch-wide quantities are global."""
+    if world == 1:
+        return None
+
+    def reduce(t: Tensor, op: str) -> Tensor:
+        buf = t.detach().to(device, copy=True).contiguous()  # the collectives work in place
+        if op == "cat":
+            parts = [torch.empty_like(buf) for _ in range(world)]
+            dist.all_gather(parts, buf)
+            return torch.cat(parts).to(t.device)
+        if op not in ("sum", "max"):
+            raise ValueError(f"unknown reduction {op!r}: expected 'sum', 'max' or 'cat'")
+        dist.all_reduce(buf, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+        return buf.to(t.device)
+
+    return reduce
 
 
 def _all_sum(values: Sequence[float], world: int, device: torch.device) -> list[float]:
@@ -327,7 +351,7 @@ def _run(
     module: nn.Module,
     sae: nn.Module,
     batches: Callable[[int], Tensor],
-    trim_rows: _ShardRows,
+    rows: _ShardRows,
     cfg: FinetuneConfig,
     device: torch.device,
     comm_device: torch.device,
@@ -347,8 +371,13 @@ def _run(
     t0 = time.perf_counter()
     opt = make_optimizer(sae, cfg)
     controller = _initial_controller(module, sae, x0.to(device), cfg, world, comm_device)
+    reduce = _reducer(world, comm_device)
+    reviver = LatentReviver(cfg.revive_after, cfg.revive_tokens) if cfg.revive_after > 0 else None
+    if reviver is not None:  # the pipeline's alive-at-start sample, each rank its part, OR-reduced
+        reviver.mark_alive(sae, [x for x in _trim_batches(rows, cfg, ALIVE_TOKENS) if x.shape[0]], reduce)
     history: list[dict[str, float]] = []
     last: dict[str, float] = {}
+    n_revived = 0
     for step in range(cfg.steps):
         x = batches(step).to(device, non_blocking=True)
         mult = lr_at(step, cfg)
@@ -367,6 +396,9 @@ def _run(
         ds = controller.shift_step(g_stats["l0"])  # the same global L0 on every rank: the same shift
         if ds:
             _shift_b_enc(sae, ds)
+        # after the shift, as in rsae.finetune.train_step; all ranks apply the same raises
+        revived = reviver.step(sae, x, reduce) if reviver is not None else 0
+        n_revived += revived
         last = {
             "step": step + 1,
             **g_stats,
@@ -374,12 +406,13 @@ def _run(
             "lr_mult": mult,
             "grad_norm": gnorm,
             "shift": controller.shift,
+            "revived": float(revived),
         }
         if (step + 1) % log_every == 0 or step + 1 == cfg.steps:
             history.append(last)
     trim = None
     if cfg.final_trim and cfg.steps > 0 and not _fixed_sparsity(sae):
-        xs = [x for x in _trim_batches(trim_rows, cfg) if x.shape[0]]
+        xs = [x for x in _trim_batches(rows, cfg) if x.shape[0]]
         trim = _global_trim(sae, xs, controller, cfg, world, comm_device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -392,6 +425,7 @@ def _run(
         seconds=time.perf_counter() - t0,
         history=history,
         trim=trim,
+        revived=n_revived,
     )
 
 
@@ -452,8 +486,8 @@ def train_data_parallel(
     )
     comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
     batches = lambda s: _take(source, index(s))
-    trim_rows = _ShardRows(source, *shard_bounds(n, world, rank))
-    return _run(module, sae, batches, trim_rows, cfg, device, comm, world, log_every)
+    rows = _ShardRows(source, *shard_bounds(n, world, rank))
+    return _run(module, sae, batches, rows, cfg, device, comm, world, log_every)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -475,6 +509,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--l1-init", type=float, default=None)
     ap.add_argument("--shift-gain", type=float, default=FinetuneConfig.shift_gain, help="0: no b_enc shift")
     ap.add_argument("--no-final-trim", action="store_true", help="skip the final exact L0 trim")
+    ap.add_argument(
+        "--revive-after",
+        type=int,
+        default=FinetuneConfig.revive_after,
+        help="tokens a latent may stay silent before its b_enc is raised (0: no revival)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--backend", choices=["auto", "nccl", "gloo"], default="auto")
@@ -509,6 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             l1_init=args.l1_init,
             shift_gain=args.shift_gain,
             final_trim=not args.no_final_trim,
+            revive_after=args.revive_after,
             seed=args.seed,
         )
         result = train_data_parallel(sae, source, cfg, log_every=args.log_every)

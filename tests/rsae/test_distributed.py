@@ -2,8 +2,8 @@
 
 The comparison is in float64 so that the only difference -- the order in which the two ranks'
 gradients and L0 statistics are summed -- stays at round-off level (``rtol = 1e-9`` after 6 Adam
-steps, the ``b_enc`` shifts of the L0 controller and the final L0 trim).  Rank 1 starts from
-*different* weights on purpose: DDP must broadcast rank 0's.
+steps, the ``b_enc`` shifts of the L0 controller, the per-latent revival of dead latents and the
+final L0 trim).  Rank 1 starts from *different* weights on purpose: DDP must broadcast rank 0's.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from rsae.dead_latents import revival_shift
 from rsae.distributed import (
     global_batch_indices,
     local_batch_indices,
@@ -60,8 +61,8 @@ def _l0(sae: torch.nn.Module) -> float:
         return float((sae.encode(_activations()) != 0).sum(-1).double().mean())
 
 
-def _configs() -> dict[str, FinetuneConfig]:
-    """Two runs in which both L0 actuators beyond lambda must act.
+def _configs() -> dict[str, tuple[FinetuneConfig, int | None]]:
+    """Runs (config, TopK ``k`` of the RSAE or ``None``) in which the actuators beyond lambda act.
 
     The target is half the starting L0, so every step's L0 is above it: the shift is positive
     from the first step.  With ``shift_gain = 0.1`` each step closes at most ~10% of the
@@ -69,20 +70,31 @@ def _configs() -> dict[str, FinetuneConfig]:
     rest; with ``shift_gain = 0`` the trim does all of it, starting from its fallback step (which
     DDP computes from the global pre-activation spread).  ``trim_tokens`` (16384) exceeds the 203
     rows: the trim measures on all of them, split over the two ranks' shards.
+
+    The revival (default ``revive_after`` 16384 tokens: idle in the first two) acts in the other
+    two: ``revive_after`` = one global batch, so a latent silent on all 24 tokens of a step
+    (12 per rank: a rank-local count would see more of them) is raised at once.  "revive" drives
+    the L0 to a quarter of the start (latents go silent under the shift) and raises each to fire
+    on its 3rd-best token (the ranks' 3 best gaps all-gathered); "revive_topk" is the TopK RSAE
+    (``k = 3``, no shift or trim), whose raise must enter a token's top 3.
     """
-    target = 0.5 * _l0(_make_sae(seed=100))
+    l0 = _l0(_make_sae(seed=100))
     return {
-        "shift": replace(CFG, target_l0=target, shift_gain=0.1),
-        "trim_only": replace(CFG, target_l0=target, shift_gain=0.0),
+        "shift": (replace(CFG, target_l0=0.5 * l0, shift_gain=0.1), None),
+        "trim_only": (replace(CFG, target_l0=0.5 * l0, shift_gain=0.0), None),
+        "revive": (replace(CFG, target_l0=0.25 * l0, shift_gain=0.3, revive_after=24, revive_tokens=3), None),
+        "revive_topk": (replace(CFG, revive_after=24, revive_tokens=2), 3),
     }
 
 
-def _worker(rank: int, init_file: str, out_dir: str, configs: dict[str, FinetuneConfig]) -> None:
+def _worker(
+    rank: int, init_file: str, out_dir: str, configs: dict[str, tuple[FinetuneConfig, int | None]]
+) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
-        for name, cfg in configs.items():
-            sae = _make_sae(seed=100 + rank)  # different on each rank: DDP broadcasts rank 0's
+        for name, (cfg, k) in configs.items():
+            sae = _make_sae(seed=100 + rank, k=k)  # different on each rank: DDP broadcasts rank 0's
             result = train_data_parallel(sae, _activations(), cfg, log_every=4)
             torch.save(sae.state_dict(), Path(out_dir) / f"{name}_rank{rank}.pt")
             doc = {
@@ -90,6 +102,7 @@ def _worker(rank: int, init_file: str, out_dir: str, configs: dict[str, Finetune
                 "lam": result.final_lambda,
                 "history": result.history,
                 "trim": result.trim,
+                "revived": result.revived,
             }
             (Path(out_dir) / f"{name}_rank{rank}.json").write_text(json.dumps(doc))
     finally:
@@ -113,15 +126,15 @@ def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
     configs = _configs()
     mp.spawn(_worker, args=(str(tmp_path / "pg_init"), str(tmp_path), configs), nprocs=WORLD, join=True)
 
-    start = _make_sae(seed=100).state_dict()
     before_trim = {}
-    for name, cfg in configs.items():
-        reference = _make_sae(seed=100)
+    for name, (cfg, k) in configs.items():
+        start = _make_sae(seed=100, k=k).state_dict()
+        reference = _make_sae(seed=100, k=k)
         ref = train_single_process(reference, _activations(), cfg, world_size_equivalent=WORLD, log_every=4)
         ranks = [torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in range(WORLD)]
         moved = 0
         for key, value in reference.state_dict().items():
-            # the replicas: bit-identical (same all-reduced numbers, same shifts on every rank)
+            # the replicas: bit-identical (same all-reduced numbers, same shifts and raises on every rank)
             assert torch.equal(ranks[0][key], ranks[1][key]), (name, key)
             for r in range(WORLD):
                 torch.testing.assert_close(
@@ -136,6 +149,20 @@ def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
         for key in ("loss", "mse", "l1", "l0", "lam", "grad_norm", "shift"):
             assert doc["last"][key] == pytest.approx(ref.last[key], rel=1e-9, abs=1e-12), (name, key)
         assert doc["lam"] == pytest.approx(ref.final_lambda, rel=1e-9)
+        # the revival: the same latents raised at the same steps as on one process
+        assert doc["revived"] == ref.revived and doc["last"]["revived"] == ref.last["revived"], name
+        if name.startswith("revive"):
+            assert ref.revived > 0, f"{name}: the revival must act for the comparison to cover it"
+            unrevived = _make_sae(seed=100, k=k)
+            train_single_process(
+                unrevived, _activations(), replace(cfg, revive_after=0), world_size_equivalent=WORLD
+            )
+            assert not torch.equal(unrevived.b_enc, reference.b_enc)  # the raises changed the run
+        else:
+            assert ref.revived == 0  # 144 tokens < revive_after: it may not act
+        if k is not None:  # fixed sparsity: no shift, no trim
+            assert doc["trim"] is None and ref.trim is None and doc["last"]["shift"] == 0
+            continue
         # the trim: the same L0 measurements (exact counts over all 203 rows, split over the shards)
         trim = doc["trim"]
         assert trim["trim_tokens"] == N_ROWS == ref.trim["trim_tokens"]
@@ -158,6 +185,28 @@ def test_ddp_two_gloo_processes_equal_single_process(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "shift_rank0.json").read_text())["last"]["shift"] > 0
     assert json.loads((tmp_path / "trim_only_rank0.json").read_text())["last"]["shift"] == 0
     assert before_trim["shift"] < before_trim["trim_only"]
+
+
+@pytest.mark.parametrize(("k", "m"), [(None, 1), (None, 5), (3, 2)])
+def test_revival_shift_with_a_reduce_is_that_of_the_whole_batch(k: int | None, m: int) -> None:
+    """``revival_shift(..., reduce=)`` on one part of a batch split over processes gives the raise of
+    the whole batch.  Two processes holding the same 12 rows are emulated (``sum`` doubles,
+    ``max`` is the identity, ``cat`` stacks two copies): the whole batch is those rows twice.  With
+    ``m = 5`` the 5th smallest gap of the 24 rows comes from the parts' 5 smallest, all-gathered
+    (a min over the parts, right for ``m = 1``, would give the smallest)."""
+    sae = _make_sae(seed=100, k=k)
+    x = _activations()[:12]
+    with torch.no_grad():
+        h = sae.pre_acts(x)
+    dead = torch.arange(D_SAE) % 3 == 0
+
+    def twice(t: torch.Tensor, op: str) -> torch.Tensor:
+        return {"sum": 2 * t, "max": t, "cat": torch.cat([t, t])}[op]
+
+    whole = revival_shift(sae, torch.cat([h, h]), dead, m)
+    split = revival_shift(sae, h, dead, m, reduce=twice)
+    assert bool((whole[dead] > 0).all()) and bool((whole[~dead] == 0).all())
+    torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-14)  # the spread's rounding only
 
 
 @pytest.mark.parametrize("architecture", ["topk", "rational"])
