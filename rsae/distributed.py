@@ -16,7 +16,8 @@ The objective, schedule and L0 control are the pipeline's (:mod:`rsae.finetune`)
 piece: :func:`~rsae.finetune.compute_loss` (``E||x - x_hat||^2 + lambda E sum_j |z_j|
 ||W_dec,j||``, a mean over tokens), :func:`~rsae.finetune.make_optimizer` (Adam, separate rate for
 the gate scalars), :func:`~rsae.finetune.lr_at` (warm-up + cosine), gradient clipping, the
-:class:`~rsae.finetune.L0Controller` with both its actuators, and the final
+:class:`~rsae.finetune.L0Controller` with both its actuators, the per-latent revival of dead
+latents (:class:`~rsae.dead_latents.LatentReviver`, ``cfg.revive_after``) and the final
 :func:`~rsae.finetune.trim_l0`.  Because the loss is a mean over tokens, DDP's gradient *average*
 over ``W`` equal local batches is exactly the gradient of the global mean; DDP broadcasts rank 0's
 parameters at construction, so every replica applies the same Adam update (Kingma & Ba 2015) to
@@ -32,14 +33,30 @@ rank computes the same numbers and the replicas stay equal:
   ``cfg.seed`` from all rows), each rank on the part inside its shard; every L0 of its bracketing
   and regula falsi is an all-reduced count (``trim_l0(..., l0_fn=)``), so all ranks walk the same
   shifts and apply the same one.  Its fallback first step (no sensitivity known) is 5% of the
-  *global* pre-activation spread.
+  *global* pre-activation spread;
+* the revival (after each step's shift, as in :func:`rsae.finetune.train_step`) runs with a
+  reduction over the ranks (``reduce=`` of :meth:`LatentReviver.step
+  <rsae.dead_latents.LatentReviver.step>`): a latent counts as fired if it fired on any rank's
+  rows (all-reduce MAX of the mask), the token counters advance by the global batch, and the raise
+  of each dead latent is computed from the global batch -- the largest ``|h|`` (MAX; it brackets
+  the gate's edge), the spread (summed moments) and the ``m``-th smallest gap to firing over all
+  ranks' rows (each rank's ``m`` smallest, all-gathered; ``m = revive_tokens``).  The
+  alive-at-start set is the pipeline's (``rsae.finetune.ALIVE_TOKENS`` rows drawn with
+  ``cfg.seed`` from all rows), each rank marking the part inside its shard, OR-reduced.  A
+  rank-local count would differ: in the test's runs the two halves of a 24-token batch had up to
+  6 silent latents where the whole batch had 0.
 
-Fixed-sparsity models (``rsae.finetune._fixed_sparsity``: a TopK SAE) get neither shift nor trim.
+Fixed-sparsity models (``rsae.finetune._fixed_sparsity``: a TopK SAE) get neither shift nor trim;
+they do get the revival (for a per-token TopK the raise lifts the latent into its best token's
+top ``k``), as in the pipeline.
 
 What is left out compared with :func:`rsae.finetune.finetune`: checkpoints/resume and divergence
 *recovery* (here a non-finite loss or gradient norm, detected identically on every rank, raises
-:class:`~rsae.finetune.DivergenceError`), the ``aux_loss`` hook, and the stationary-lambda start
-(lambda0 is ``l1_init`` or the pipeline's fallback ``0.1 mse / l1``, from global statistics).  The
+:class:`~rsae.finetune.DivergenceError`), the ``aux_loss`` hook (so no AuxK), and the
+stationary-lambda start (lambda0 is ``l1_init`` or the pipeline's fallback ``0.1 mse / l1``, from
+global statistics).  The batches are the ranks' shard samplers', not the pipeline's
+:class:`~rsae.activations.BatchSampler` over all rows, so a DDP run equals
+:func:`train_single_process`, not :func:`rsae.finetune.finetune` with the same seed.  The
 per-step statistics are host floats (as in the pipeline's ``compute_loss``), i.e. one host
 synchronisation per step; the sync-free GPU loop is ``benchmarks/upgrade_speed.py``.  Backend:
 ``nccl`` with CUDA, ``gloo`` on CPU.
@@ -198,9 +215,10 @@ def _n_rows(source: Any) -> int:
 class _ShardRows:
     """``source`` seen from one rank: ``n_tokens`` of all rows, ``take`` keeps only those in ``[lo, hi)``.
 
-    Passing it to :func:`rsae.finetune._trim_batches` (which draws ``trim_tokens`` of all rows with
-    ``cfg.seed``) gives this rank its part of the pipeline's trim sample: the ranks' parts are
-    disjoint and together are exactly the single-process sample.
+    Passing it to :func:`rsae.finetune._trim_batches` (which draws ``trim_tokens``, or
+    ``ALIVE_TOKENS`` for the alive-at-start set, of all rows with ``cfg.seed``) gives this rank its
+    part of the pipeline's sample: the ranks' parts are disjoint and together are exactly the
+    single-process sample.
     """
 
     def __init__(self, source: Any, lo: int, hi: int) -> None:
@@ -467,8 +485,8 @@ def train_data_parallel(
     Returns
     -------
     DDPResult
-        Global statistics, the total ``b_enc`` shift and the final trim's record, identical on
-        every rank.
+        Global statistics, the total ``b_enc`` shift, the count of revived latents and the final
+        trim's record, identical on every rank.
 
     Raises
     ------

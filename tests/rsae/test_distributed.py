@@ -253,8 +253,10 @@ def test_torchrun_entry_point_parses() -> None:
     ns = _parse(["--checkpoint", "c", "--activations", "a.npy", "--steps", "3"])
     assert ns.steps == 3 and ns.batch_size == 4096 and os.fspath(ns.checkpoint) == "c"
     assert ns.shift_gain == FinetuneConfig().shift_gain and not ns.no_final_trim
-    ns = _parse(["--checkpoint", "c", "--activations", "a", "--shift-gain", "0", "--no-final-trim"])
-    assert ns.shift_gain == 0 and ns.no_final_trim
+    assert ns.revive_after == FinetuneConfig().revive_after
+    argv = ["--checkpoint", "c", "--activations", "a", "--shift-gain", "0", "--no-final-trim"]
+    ns = _parse([*argv, "--revive-after", "0"])
+    assert ns.shift_gain == 0 and ns.no_final_trim and ns.revive_after == 0
 
 
 def test_upgrade_speed_benchmark_quick_smoke_run(tmp_path: Path) -> None:
