@@ -159,15 +159,38 @@ class SafePade:
 
 
 # --------------------------------------------------------------------------- rigorous sign tests
+def _taylor_form(civ: Sequence[Any], X: Any) -> Any:
+    r"""Enclosure of the polynomial (interval coefficients ``civ``, ascending) over ``X``: the
+    Taylor shift to the midpoint ``c`` (Horner's synthetic division, in interval arithmetic),
+    then :math:`\sum_k d_k (X - c)^k`."""
+    lo, hi = _ends(X)
+    c = _iv.mpf((lo + hi) / 2)
+    d = list(civ[::-1])  # descending
+    deg = len(d) - 1
+    for i in range(deg):
+        for j in range(1, deg - i + 1):
+            d[j] = d[j] + c * d[j - 1]
+    S = X - c
+    out, Sk = d[deg], _iv.mpf(1)
+    for k in range(1, deg + 1):
+        Sk = Sk * S
+        out = out + d[deg - k] * Sk
+    return out
+
+
 def _decide_sign(
     cs: Sequence[Fraction], lo: Fraction, hi: Fraction, sgn: int, strict: bool,
     max_boxes: int = 4000,
 ) -> bool | None:
-    """Is ``sgn * C(t) >= 0`` (``> 0`` if ``strict``) on ``[lo, hi]``?
+    r"""Is ``sgn * C(t) >= 0`` (``> 0`` if ``strict``) on ``[lo, hi]``?
 
-    True (proven), False (refuted), None (undecided).  Interval Horner on boxes, bisected while
-    undecided; a point value below 0 refutes, an enclosure above 0 (or at 0, non-strict) settles
-    the box.
+    True (proven), False (refuted), None (undecided).  Each box ``X`` is enclosed by the
+    Taylor form at its midpoint ``c``, :math:`C(X) \subseteq \sum_k C^{(k)}(c)/k!\,(X - c)^k`
+    (coefficients by interval Taylor shift), whose overestimation is :math:`O(|C'(c)|\,|X|)`
+    instead of the :math:`O(\sum_k k |c_k| |X|)` of plain interval Horner -- what matters when
+    ``C`` has large coefficients and is nearly 0 at a gap edge (a fitted safe-Padé ``B``).
+    Boxes are bisected while undecided; a point value below 0 refutes, an enclosure above 0 (or
+    at 0, non-strict) settles the box.
     """
     civ = [_iv_of(c) * sgn for c in cs]
     stack = [(_iv_of(lo), _iv_of(hi))]
@@ -175,7 +198,7 @@ def _decide_sign(
     while stack:
         L, H = stack.pop()
         X = _iv.mpf([_ends(L)[0], _ends(H)[1]])
-        v = _horner(civ, X)
+        v = _taylor_form(civ, X)
         a, _ = _ends(v)
         if a > 0 or (a == 0 and not strict):
             continue
@@ -213,7 +236,7 @@ def _nonneg_on_domain(cs: Sequence[Fraction], domain: Domain, strict: bool = Fal
     for a, b in domain.intervals:
         fa, fb = _to_fraction(a), _to_fraction(b)
         for lo, hi, sgn in ((max(fa, Fraction(0)), fb, 1), (fa, min(fb, Fraction(0)), (-1) ** k)):
-            if lo > hi:
+            if lo > hi or (lo == hi == 0 and k > 0):  # B(0) = 0 when k > 0
                 continue
             v = _decide_sign(C, lo, hi, sgn, strict and k == 0)
             if v is False:
@@ -267,7 +290,8 @@ def _differential_correction(
     Barrodale, Powell & Roberts (1972): with ``D = c_0 + s B`` (linear in the coefficients) and
     the current error :math:`\Delta_k` and denominator :math:`D_k`, minimise :math:`\delta`
     subject to :math:`|y_i D(t_i) - P(t_i)| - \Delta_k D(t_i) \le \delta D_k(t_i)`,
-    :math:`s_i B(t_i) \ge c_0 m_i`, the normalisation :math:`0 < c_0 \le 1`,
+    :math:`s_i B(t_i) \ge m_i` (normalised coefficients; a margin above the LP's tolerance),
+    the normalisation :math:`0 < c_0 \le 1`,
     :math:`|b_j| \le 1`.  The current approximant is feasible with :math:`\delta \le 0`, and
     :math:`\delta < 0` means a smaller error: the error decreases monotonically (to the best
     approximation on the sample, Barrodale et al., Thm 1).  The normalisation keeps the LP
@@ -292,7 +316,8 @@ def _differential_correction(
     bounds = [(None, None)] * p1 + [(1e-300, 1.0)] + [(-1.0, 1.0)] * q + [(None, None)]
     if b1_zero and q >= 1:
         bounds[p1 + 1] = (0.0, 0.0)
-    sign_rows = np.hstack([np.zeros((n, p1)), margin[:, None], -Dm[:, 1:], np.zeros((n, 1))])
+    sign_rows = np.hstack([np.zeros((n, p1 + 1)), -Dm[:, 1:], np.zeros((n, 1))])
+    rhs = np.concatenate([np.zeros(2 * n), -margin])
     for _ in range(iters):
         w = Dm @ c[p1:]
         w = w / np.max(w)
@@ -301,7 +326,7 @@ def _differential_correction(
             np.hstack([V, (-y - delta_k)[:, None] * Dm, -w[:, None]]),
             sign_rows,
         ])
-        res = linprog(cost, A_ub=A, b_ub=np.zeros(3 * n), bounds=bounds, method="highs",
+        res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs",
                       options=_LP_OPTIONS)
         if res.status != 0 or res.x[-1] >= 0:
             break
@@ -323,15 +348,17 @@ def _fit_safe(
 ) -> tuple[np.ndarray, np.ndarray, float, str]:
     """Differential-correction fit of P/(1 + |B|) to samples y, best of the sign patterns.
 
-    In the pattern "B >= 0" the constraint is ``B(t_i) >= 1e-9 t_i^2`` (a margin, so that the
-    proof of ``B >= 0`` between the samples can succeed) and, when 0 is inside the domain,
-    ``b_1 = 0`` (a linear term would change sign at 0).
+    The sign constraints of the patterns "B >= 0" and "alternating" carry a margin
+    ``s_i B(t_i) >= 1e-8 t_i^2`` (normalised coefficients), so that the proof of the sign of ``B``
+    between the samples can succeed; in the pattern "B >= 0", when 0 is inside the domain, also
+    ``b_1 = 0`` (a linear term would change sign at 0).  The pattern of ``Q/Q(0) - 1`` changes
+    sign inside the domain anyway and gets no margin.
     """
     best: tuple[float, np.ndarray, np.ndarray, str] | None = None
     for label, s in patterns.items():
-        nonneg = label == "B >= 0"
-        margin = 1e-9 * x**2 if nonneg else np.zeros_like(x)
-        a, b, d = _differential_correction(x, y, p1, q, s, nonneg and zero_inside, margin, iters)
+        b1_zero = label == "B >= 0" and zero_inside
+        margin = np.zeros_like(x) if label.startswith("sign pattern of Q") else 1e-8 * x**2
+        a, b, d = _differential_correction(x, y, p1, q, s, b1_zero, margin, iters)
         if best is None or d < best[0]:
             best = (d, a, b, label)
     assert best is not None
@@ -561,32 +588,35 @@ def to_safe_pade(
         a_c = tuple(mpmath.mpf(float(v)) for v in a_f)
         b_c = tuple(mpmath.mpf(float(v)) for v in b_f)
         with workprec(bits):
-            nonneg = _nonneg_on_domain([Fraction(0), *(_to_fraction(v) for v in b_c)], domain)
+            pieces = _sign_pieces(b_c, domain)
         ct = None
         if tgt is not None:
-            ct = _certify_vs_target(tgt, a_c, b_c, nonneg is True, aq, Qn, reason is None, domain,
-                                    dps, rel_tol, max_boxes)
-        cand = (ct, what, a_c, b_c, d_est, label, nonneg is True)
+            ct = _certify_vs_target(tgt, a_c, b_c, pieces, aq, Qn, domain, dps, rel_tol, max_boxes)
+        cand = (ct, what, a_c, b_c, d_est, label, pieces)
         if best is None or (ct is not None and ct.upper < best[0].upper):
             best = cand
     assert best is not None
-    ct, what, a_out, b_out, d_est, label, b_nonneg = best
+    ct, what, a_out, b_out, d_est, label, pieces = best
     method = (f"fitted to {what}: differential correction on {len(xs)} points ({label}); "
               f"sampled deviation from {what} {d_est:.3e}")
     if len(fits) > 1:
         method += "; kept the smaller certified error_vs_target of the fits to P/Q and to the target"
-    if b_nonneg:
-        method += "; B~ >= 0 proven on the domain"
+    if pieces is not None:
+        method += ("; sign of B~ proven on each piece of the domain split at 0, "
+                   "certified there as the rational P~/(1 +- B~)")
     dev = None
     if reason is None:
-        if b_nonneg:
-            # 1 + |B~| = 1 + B~ on the domain: r~ is the ordinary rational P~/D, D = 1 + B~, and
-            # P/Q - r~ = (P D - P~ Q) / (Q D); certify's Taylor forms apply to both bounds.
-            Dq = [Fraction(1), *(_to_fraction(v) for v in b_out)]
+        if pieces is not None:
+            # On a piece where s B~ >= 0, r~ = P~/D with D = 1 + s B~, and
+            # P/Q - r~ = (P D - P~ Q) / (Q D): certify's Taylor forms apply to both bounds.
             Pt = [_to_fraction(v) for v in a_out]
-            N = _poly_sub(_poly_mul(aq, Dq), _poly_mul(Pt, Qn))
-            c = certify(_ZERO, [-v for v in N], _poly_mul(Qn, Dq), domain, dps=dps,
-                        rel_tol=max(rel_tol, 1e-4), max_boxes=max_boxes)
+            parts = []
+            for piece, sgn in pieces:
+                Dq = [Fraction(1), *(sgn * _to_fraction(v) for v in b_out)]
+                N = _poly_sub(_poly_mul(aq, Dq), _poly_mul(Pt, Qn))
+                parts.append(certify(_ZERO, [-v for v in N], _poly_mul(Qn, Dq), piece, dps=dps,
+                                     rel_tol=max(rel_tol, 1e-4), max_boxes=max_boxes))
+            c = _join(parts)
         else:
             g = _safe_target("safe_pade_deviation", a_out, b_out, None, list(aq), list(Qn))
             c = certify(g, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes)
@@ -610,23 +640,63 @@ def to_safe_pade(
     )
 
 
+def _sign_pieces(b: Sequence[Any], domain: Domain) -> list[tuple[Domain, int]] | None:
+    """The domain split at 0, each piece with a proven sign of ``B`` on it (None: not proven).
+
+    On a piece where ``sgn B >= 0`` the safe-Padé form is the ordinary rational
+    ``P / (1 + sgn B)``, which certify handles with its Taylor forms.
+    """
+    bq = [Fraction(0), *(_to_fraction(v) for v in b)]
+    if domain.is_discrete:
+        whole = [domain]
+    else:
+        whole = []
+        for a, c in domain.intervals:
+            if _to_fraction(a) < 0 < _to_fraction(c):
+                whole += [Domain.interval(a, "0"), Domain.interval("0", c)]
+            else:
+                whole.append(Domain.interval(a, c))
+    out = []
+    for piece in whole:
+        for sgn in (1, -1):
+            if _nonneg_on_domain([sgn * v for v in bq], piece) is True:
+                out.append((piece, sgn))
+                break
+        else:
+            return None
+    return out
+
+
+def _join(parts: Sequence[Certificate]) -> Certificate:
+    """One certificate for the maximum over the union of the pieces."""
+    return Certificate(
+        max(c.lower for c in parts), max(c.upper for c in parts), all(c.rigorous for c in parts),
+        parts[0].method + f" (on {len(parts)} pieces, each certified)",
+        "; ".join(c.notes for c in parts if c.notes),
+    )
+
+
 def _certify_vs_target(
-    tgt: Target, a: tuple[Any, ...], b: tuple[Any, ...], b_nonneg: bool, aq: list[Fraction],
-    Qn: list[Fraction], pq_valid: bool, domain: Domain, dps: int, rel_tol: float, max_boxes: int,
+    tgt: Target, a: tuple[Any, ...], b: tuple[Any, ...], pieces: list[tuple[Domain, int]] | None,
+    aq: list[Fraction], Qn: list[Fraction], domain: Domain, dps: int, rel_tol: float,
+    max_boxes: int,
 ) -> Certificate:
     """Certified bound of ``max |f - P~/(1 + |B~|)|`` on the domain.
 
-    With ``B~ >= 0`` proven the form is the rational ``P~/(1 + B~)`` and certify's Taylor forms
-    apply; otherwise ``|B~|`` is enclosed by interval arithmetic (:func:`_safe_target`).  A
-    target without an enclosure gets the estimate ``||f - P/Q|| + ||P/Q - r~||`` (sampled).
+    With the sign of ``B~`` proven piecewise the form is a rational on each piece and certify's
+    Taylor forms apply; otherwise ``|B~|`` is enclosed by interval arithmetic
+    (:func:`_safe_target`).  A target without an enclosure (a callable) gets the estimate
+    ``||f - P/Q|| + ||P/Q - r~||`` (``P/Q`` is then valid: see :func:`to_safe_pade`).
     """
-    if tgt.f_iv is not None and b_nonneg:
-        return certify(tgt, list(a), [Fraction(1), *(_to_fraction(v) for v in b)], domain,
-                       dps=dps, rel_tol=rel_tol, max_boxes=max_boxes)
+    if tgt.f_iv is not None and pieces is not None:
+        return _join([
+            certify(tgt, list(a), [Fraction(1), *(sgn * _to_fraction(v) for v in b)], piece,
+                    dps=dps, rel_tol=rel_tol, max_boxes=max_boxes)
+            for piece, sgn in pieces
+        ])
     if tgt.f_iv is not None:
         gt = _safe_target("safe_pade_error", a, b, tgt, list(aq), list(Qn))
         return certify(gt, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes)
-    assert pq_valid
     ct = certify(tgt, list(aq), list(Qn), domain, dps=dps)
     g = _safe_target("safe_pade_deviation", a, b, None, list(aq), list(Qn))
     cd = certify(g, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes)
