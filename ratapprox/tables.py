@@ -369,13 +369,14 @@ def _safe_pade_json(num: Any, den: Any, domain: Domain, target: str, dps: int | 
     except RatapproxError as exc:  # recorded, not hidden: the entry says why there is no form
         return {"form": SAFE_PADE_FORM, "available": False, "reason": str(exc)}
     ev = getattr(sp, "error_vs_target", None)
+    dev = sp.max_deviation  # None when P/Q is no valid comparison (see "notes")
     return {
         "form": SAFE_PADE_FORM,
         "available": True,
         "a": _dec_list(sp.a, dps),
         "b": _dec_list(sp.b, dps),
         "exact": bool(sp.exact),
-        "max_deviation": decimal_str(sp.max_deviation, _digits_of(dps), "up"),
+        "max_deviation": None if dev is None else decimal_str(dev, _digits_of(dps), "up"),
         "error_vs_target": None if ev is None else decimal_str(ev, _digits_of(dps), "up"),
         "method": str(getattr(sp, "method", "")),
         "notes": str(getattr(sp, "notes", "")),
