@@ -88,10 +88,13 @@ class SafePade:
         ``b_1 .. b_q`` (no constant term).
     exact : bool
         ``True`` when the form equals ``P/Q`` on the whole domain (proven).
-    max_deviation : mpf
-        Certified upper bound of :math:`\max_D |P/Q - \tilde r|` (0 when exact).
+    max_deviation : mpf or None
+        Certified upper bound of :math:`\max_D |P/Q - \tilde r|` (0 when exact); ``None`` when
+        ``P/Q`` is no valid comparison (``Q`` not proven positive, or ``Q(0) <= 0``: the form was
+        then fitted to the target, see ``notes``).
     error_vs_target : mpf or None
-        Certified upper bound of :math:`\max_D |f - \tilde r|` when a target was given.
+        Upper bound of :math:`\max_D |f - \tilde r|` when a target was given: certified for
+        the named targets, an estimate for a callable (``notes`` says so).
     domain : Domain
     method : str
     notes : str
@@ -147,7 +150,10 @@ class SafePade:
             "a": [decimal_str(_as_mpf(v), digits) for v in self.a],
             "b": [decimal_str(_as_mpf(v), digits) for v in self.b],
             "exact": bool(self.exact),
-            "max_deviation": decimal_str(_as_mpf(self.max_deviation), 17, "up"),
+            "max_deviation": (
+                None if self.max_deviation is None
+                else decimal_str(_as_mpf(self.max_deviation), 17, "up")
+            ),
             "error_vs_target": (
                 None if self.error_vs_target is None
                 else decimal_str(_as_mpf(self.error_vs_target), 17, "up")

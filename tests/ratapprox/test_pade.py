@@ -8,6 +8,8 @@ a sampled value) and for looseness.
 
 from __future__ import annotations
 
+import re
+
 import mpmath
 import numpy as np
 import pytest
@@ -71,6 +73,63 @@ def test_not_exact_is_fitted_and_certified():
     sampled_err = np.max(np.abs(np.exp(x) - sp(x)))
     assert sp.error_vs_target >= sampled_err * (1 - 1e-12)
     assert sp.certificates["max_deviation"].rigorous
+
+
+@pytest.mark.parametrize(
+    "den, why",
+    [
+        ([1, 0, -4, 0, 0], "not proven positive"),  # Q = 1 - 4x^2 vanishes at +-1/2
+        ([-1, 0, 0, 0, 1], "Q\\(0\\)"),  # Q(0) = -1: no normalisation Q(0) = 1
+    ],
+)
+def test_not_convertible_is_fitted_to_the_target(den, why):
+    """P/Q unusable, target given: the form is fitted to f itself; its certified error bounds an
+    independent dense evaluation at 30 digits, and P/Q is not used as a comparison."""
+    dom = Domain.interval(-1, 1).excluding("0.3", "0.05")
+    sp = to_safe_pade([0] * 6, den, dom, target="step:0.3")
+    assert sp.type == (5, 4)
+    assert sp.method.startswith("fitted to the target")
+    assert sp.max_deviation is None and re.search(why, sp.notes)
+    c = sp.certificates["error_vs_target"]
+    assert c.rigorous and sp.error_vs_target == c.upper
+    xs = np.concatenate([np.linspace(-1, 0.25, 1200), np.linspace(0.35, 1, 700)])
+    with mpmath.workdps(30):
+        a, b = [mpmath.mpf(v) for v in sp.a], [mpmath.mpf(v) for v in sp.b]
+        dense = max(
+            abs((1 if x > 0.3 else 0)
+                - mpmath.polyval(a[::-1], mpmath.mpf(x))
+                / (1 + abs(mpmath.polyval([*b[::-1], 0], mpmath.mpf(x)))))
+            for x in xs
+        )
+    assert sp.error_vs_target >= dense  # a certified bound is never below a sample
+    assert sp.error_vs_target <= dense * 1.01  # and not loose
+    assert dense < mpmath.mpf("0.5")  # better than the constant 1/2
+    j = sp.to_json()
+    assert j["max_deviation"] is None and j["error_vs_target"] is not None
+
+
+def test_not_convertible_without_target_raises():
+    with pytest.raises(InvalidInputError, match="not proven positive"):
+        to_safe_pade([1], [1, 0, -4], Domain.interval(-1, 1))
+
+
+def test_sign_proofs():
+    """B = t (t - 3) >= 0 on [-1, 0] (B(0) = 0 with C(0) = -3 < 0 must not refute it); a
+    polynomial with coefficients ~1e6 and minimum 1e-4 next to an interval end is proven
+    positive (Taylor forms; plain interval Horner needed ~1e6 boxes)."""
+    from fractions import Fraction
+
+    from ratapprox.pade import _nonneg_on_domain
+
+    assert _nonneg_on_domain([Fraction(0), Fraction(-3), Fraction(1)], Domain.interval(-1, 0)) is True
+    assert _nonneg_on_domain([Fraction(0), Fraction(-3), Fraction(1)], Domain.interval(-1, 1)) is False
+    # 1e6 (t - 0.32)^2 (t + 1) + 1e-4 on [0.32, 1]: positive, minimum at the left end
+    c = [Fraction(v) for v in np.polynomial.polynomial.polyfromroots([0.32, 0.32, -1])]
+    c = [v * 10**6 for v in c]
+    c[0] += Fraction(1, 10**4)
+    assert _nonneg_on_domain(c, Domain.interval("0.32", 1), strict=True) is True
+    c[0] -= Fraction(2, 10**4)  # now negative at 0.32
+    assert _nonneg_on_domain(c, Domain.interval("0.32", 1)) is False
 
 
 def test_discrete_domain():
