@@ -262,3 +262,49 @@ def test_pole_in_an_excluded_gap_is_flagged():
     issues = _entry_issues(Cert(), ["1", "-10"], gapped)
     assert len(issues) == 1 and "pole" in issues[0]
     assert _entry_issues(Cert(), ["1", "0", "1"], gapped) == []
+
+
+def _safe_pade_error(sp: dict, f, xs) -> mpmath.mpf:
+    """max |f - P/(1 + |B|)| over xs, from the entry's decimal strings at 30 digits."""
+    with mpmath.workdps(30):
+        a = [mpmath.mpf(v) for v in sp["a"]][::-1]
+        b = [*(mpmath.mpf(v) for v in reversed(sp["b"])), 0]
+        return max(abs(f(x) - mpmath.polyval(a, x) / (1 + abs(mpmath.polyval(b, x))))
+                   for x in map(mpmath.mpf, xs))
+
+
+def test_safe_pade_json_when_p_over_q_is_not_convertible():
+    """Q = 1 - 4x^2 vanishes on the domain: the entry still gets a safe-Padé form, fitted to the
+    target, with a certified error_vs_target and no max_deviation (P/Q is no comparison)."""
+    from ratapprox.domains import Domain
+    from ratapprox.tables import _safe_pade_json
+
+    dom = Domain.interval(-1, 1).excluding("0.3", "0.05")
+    sp = _safe_pade_json(["0"] * 6, ["1", "0", "-4", "0", "0"], dom, "step:0.3", None)
+    assert sp["available"] is True and sp["exact"] is False
+    assert sp["max_deviation"] is None and "no valid comparison" in sp["notes"]
+    assert sp["method"].startswith("fitted to the target")
+    xs = np.concatenate([np.linspace(-1, 0.25, 600), np.linspace(0.35, 1, 350)])
+    assert _safe_pade_error(sp, lambda x: 1 if x > 0.3 else 0, xs) <= mpmath.mpf(sp["error_vs_target"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry_id", ["jumprelu:0.3-9-8-gap0.02", "step:0.3-9-8-gap0.02"])
+def test_threshold_entries_have_a_certified_safe_pade(entry_id):
+    """The entries whose Q comes within ~5e-5 of zero near the gap (no safe-Padé form before):
+    available, with certified bounds that an independent 30-digit evaluation respects."""
+    (spec,) = [s for s in TABLE_SPEC if s.id == entry_id]
+    (e,) = build_table(specs=[spec])["entries"]
+    sp = e["safe_pade"]
+    assert sp["available"] is True, sp
+    theta = mpmath.mpf(spec.target.partition(":")[2])
+    f = (lambda x: x if x > theta else 0) if spec.target.startswith("jumprelu") else (
+        lambda x: 1 if x > theta else 0)
+    g = float(spec.gap)
+    xs = np.concatenate([np.linspace(-1, float(theta) - g, 2000), np.linspace(float(theta) + g, 1, 1000)])
+    assert _safe_pade_error(sp, f, xs) <= mpmath.mpf(sp["error_vs_target"])
+    if sp["max_deviation"] is not None:  # P/Q valid: the deviation from it is bounded too
+        num = [mpmath.mpf(v) for v in e["numerator"]][::-1]
+        den = [mpmath.mpf(v) for v in e["denominator"]][::-1]
+        dev = _safe_pade_error(sp, lambda x: mpmath.polyval(num, x) / mpmath.polyval(den, x), xs)
+        assert dev <= mpmath.mpf(sp["max_deviation"])
