@@ -1026,11 +1026,16 @@ def upgrade_init(
     if per_token:
         # One scale for all latents (a per-latent one would change the per-token ranking): the
         # relu_quantile quantile of the teacher's non-zero codes maps the active range onto [0, 1].
+        # It is carried by the gate (C_in = C_out = scale), not folded into the weights: the weights
+        # stay the teacher's, so Adam's steps on them are the same as for the teacher's own
+        # fine-tune (folding rescales W_enc by 1/scale and W_dec by scale, i.e. the relative step
+        # sizes; measured on the layer-3 TopK L0~8 teacher, 300 steps: held-out MSE 13.14 unfolded
+        # against 13.36 folded, control 13.33).
         nz = y[y > 0]
         if nz.numel() == 0:
-            raise ValueError("the TopK teacher never fires on the calibration tokens: no scale to fold")
+            raise ValueError("the TopK teacher never fires on the calibration tokens: no gate scale")
         scale = float(torch.kthvalue(nz.cpu(), max(1, math.ceil(relu_quantile * nz.numel()))).values)
-        c = torch.full((teacher.cfg.d_sae,), scale, dtype=torch.float64, device=h.device)
+        c = torch.ones((teacher.cfg.d_sae,), dtype=torch.float64, device=h.device)
         counts = {"theta_nonpositive": 0, "dead_scale_from_median": 0}
         extra["topk_per_token"] = {"k": int(teacher.cfg.k), "scale": scale,
                                    "relu_quantile": float(relu_quantile)}
@@ -1066,8 +1071,10 @@ def upgrade_init(
         # exact by construction; the measured error on the calibration elements is reported
         a64, b64 = (torch.tensor(v, dtype=torch.float64) for v in (gate_fit.a, gate_fit.b))
         one = torch.ones((), dtype=torch.float64)
+        c_gate = scale if per_token else 1.0
         if per_token:  # the selection needs whole rows: the gate on every element, 1024 rows at a time
-            z = torch.cat([select(_gate_unrectified(ub, a64, b64, one).clamp_min(0.0))
+            sc = torch.tensor(scale, dtype=torch.float64)
+            z = torch.cat([select(sc * _gate_unrectified(ub, a64, b64, sc).clamp_min(0.0))
                            for ub in u.split(1024)])
             keep = (y_n > 0) | (z > 0)
             z = z[keep]
@@ -1075,8 +1082,8 @@ def upgrade_init(
             keep = (y_n > 0) | (u > kappa)
             z = _gate_unrectified(u[keep] + beta, a64, b64, one).clamp_min(0.0)
         err = float(((z - y_n[keep]) ** 2).mean()) if bool(keep.any()) else 0.0
-        cal = CalibrationResult(list(gate_fit.a), list(gate_fit.b), 1.0, 1.0, err, err, 0, int(keep.sum()),
-                                0.0)
+        cal = CalibrationResult(list(gate_fit.a), list(gate_fit.b), c_gate, c_gate, err, err, 0,
+                                int(keep.sum()), 0.0)
     else:
         with torch.enable_grad():
             cal = calibrate_gate(u.reshape(-1).cpu(), y_n.reshape(-1).cpu(), gate_fit.a, gate_fit.b,

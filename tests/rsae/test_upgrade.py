@@ -263,9 +263,11 @@ def test_init_topk_per_token_reproduces_teacher(data, topk_teacher, which):
         assert torch.equal(zt != 0, zr != 0)
         assert int((zr != 0).sum(-1).max()) <= teacher.cfg.k
         scale = rep.extra["topk_per_token"]["scale"]
-        # codes in the teacher's units (with rescaling: the teacher's code is h * ||W_dec[j]||, which
-        # the fold puts into the RSAE's pre-activation): the RSAE's code times the folded scale
-        torch.testing.assert_close(zr * scale, zt, rtol=1e-5, atol=1e-5 * float(zt.abs().max()))
+        # the shared scale is carried by the gate (C_in = C_out), not folded into the weights: the
+        # codes are the teacher's (with rescaling: the teacher's code is h * ||W_dec[j]||, which the
+        # fold of the decoder norms puts into the RSAE's pre-activation)
+        assert float(rsae.gate.c_in) == pytest.approx(scale) == float(rsae.gate.c_out)
+        torch.testing.assert_close(zr, zt, rtol=1e-5, atol=1e-5 * float(zt.abs().max()))
         torch.testing.assert_close(rsae(x_ev), teacher(x_ev), rtol=1e-5, atol=1e-5 * float(x_ev.abs().max()))
     te, ri = evaluate(teacher, [x_ev]), evaluate(rsae, [x_ev])
     assert _rel(ri["mse"], te["mse"]) <= 1e-5, (te, ri)
