@@ -633,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         report.write(result, torch.load(saved, weights_only=False), args.docs)
         return 0
     torch.set_num_threads(args.threads)
+    commit = _commit()  # at the start: the code this run imports (HEAD may move while it runs)
     ensure_teachers(cfg["layers"])
     t_start = time.perf_counter()
     host = data.host_model()
@@ -685,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "mode": mode,
         "command": "python benchmarks/reproduce_paper.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": _commit(),
+        "commit": commit,
         "seed": args.seed,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
         "splits": data.SPLITS,
