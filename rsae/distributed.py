@@ -309,15 +309,18 @@ def _initial_controller(
 ) -> L0Controller:
     """As the pipeline's: target = ``cfg.target_l0`` or the global L0 at step 0; lambda0 =
     ``cfg.l1_init`` or ``0.1 mse / l1`` (the pipeline's fallback: its stationary lambda is not
-    reduced over ranks here); the shift sensitivity of the global step-0 batch when ``shift_gain >
-    0`` and the sparsity is not fixed -- all from global statistics, so every rank agrees."""
+    reduced over ranks here; 0 for a fixed-sparsity model, as in the pipeline); the shift
+    sensitivity of the global step-0 batch when ``shift_gain > 0`` and the sparsity is not fixed
+    -- all from global statistics, so every rank agrees."""
     with torch.no_grad():
         _, s = module(batch0, 0.0)
     s = _global_stats(s, world, device)
     target = cfg.target_l0 if cfg.target_l0 is not None else s["l0"]
     if not target > 0:
         raise ValueError("the model has L0 = 0 at the start: give a positive `target_l0`")
-    lam0 = cfg.l1_init if cfg.l1_init is not None else 0.1 * s["mse"] / max(s["l1"], 1e-12)
+    lam0 = cfg.l1_init
+    if lam0 is None:  # a fixed-sparsity model's L0 is its k: no l1 weight (as in the pipeline)
+        lam0 = 0.0 if _fixed_sparsity(sae) else 0.1 * s["mse"] / max(s["l1"], 1e-12)
     shift = cfg.shift_gain > 0 and not _fixed_sparsity(sae)
     return L0Controller(
         target=float(target),
