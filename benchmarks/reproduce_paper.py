@@ -542,6 +542,17 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}"
 
 
+def _map_arrays(obj, fn):
+    """``obj`` with every numpy array / tensor leaf (inside dicts, lists, tuples) replaced by ``fn(leaf)``."""
+    if isinstance(obj, dict):
+        return {k: _map_arrays(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_arrays(v, fn) for v in obj)
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return fn(obj)
+    return obj
+
+
 def _commit() -> str:
     """``git rev-parse HEAD`` of the checkout (``+dirty`` if tracked files differ from it)."""
     try:
@@ -630,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
             "commit": _commit(),
             "note": args.note,
         }
-        report.write(result, torch.load(saved, weights_only=False), args.docs)
+        report.write(result, _map_arrays(torch.load(saved, weights_only=True), torch.Tensor.numpy), args.docs)
         return 0
     torch.set_num_threads(args.threads)
     commit = _commit()  # at the start: the code this run imports (HEAD may move while it runs)
@@ -717,7 +728,8 @@ def main(argv: list[str] | None = None) -> int:
         f">= {preservation.THRESHOLD} vs the teacher"
     )
     write_json_atomic(out, result, default=float)
-    torch.save(gates, saved)  # our own file: lets --rewrite-report redraw the figures
+    # lets --rewrite-report redraw the figures; arrays as tensors so that it loads weights_only
+    torch.save(_map_arrays(gates, torch.from_numpy), saved)
     if mode == "full":
         from study import report
 

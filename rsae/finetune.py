@@ -591,7 +591,7 @@ def finetune(
     reviver = LatentReviver(cfg.revive_after, cfg.revive_tokens) if cfg.revive_after > 0 else None
     resumed_from = None
     if resume and ckpt is not None and ckpt.is_file():
-        snap = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file
+        snap = torch.load(ckpt, map_location="cpu", weights_only=True)  # tensors, dicts, numbers: no code
         controller = L0Controller(**snap["controller"])
         state = TrainState(cfg, optimizer, controller, aux_loss=aux_loss, reviver=reviver)
         _restore(model, state, snap, keep_counters=False)

@@ -280,7 +280,7 @@ def test_divergence_is_restored_and_counted(data, tmp_path):
     res = finetune(sae, x_tr, cfg, out=tmp_path, fault=inject)
     assert hit and res.divergences == 1 and res.lr_scale == 0.5 and res.steps == 60
     assert all(bool(torch.isfinite(p).all()) for p in sae.parameters())
-    snap = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
+    snap = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
     assert all(bool(torch.isfinite(v).all()) for v in snap["model"].values())
     assert snap["divergences"] == 1
 
@@ -297,7 +297,7 @@ def test_repeated_divergence_raises_and_never_writes_nan(data, tmp_path):
     cfg = FinetuneConfig(steps=40, batch_size=256, target_l0=5.0, checkpoint_every=10, max_divergences=3)
     with pytest.raises(DivergenceError, match="diverged"):
         finetune(sae, x_tr, cfg, out=tmp_path, fault=always)
-    snap = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
+    snap = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
     assert snap["step"] == 10
     assert all(bool(torch.isfinite(v).all()) for v in snap["model"].values())
 
@@ -374,7 +374,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     res_path = tmp_path / "resumed.pt"
     p = _run_child(script, out, "resume", res_path)
     assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
-    a, b = torch.load(ref_res, weights_only=False), torch.load(res_path, weights_only=False)
+    a, b = torch.load(ref_res, weights_only=True), torch.load(res_path, weights_only=True)
     assert b["resumed_from"] is not None and 40 <= b["resumed_from"] <= killed_at
     for k, v in a["state"].items():
         assert torch.equal(v, b["state"][k]), k
