@@ -86,10 +86,10 @@ def measure(name: str, layer: int, x_cal: torch.Tensor, x_eval: torch.Tensor, op
         "l0_teacher": te["l0"], "l0_init": ri["l0"], "l0_ratio": ri["l0"] / te["l0"],
         "alive_teacher": te["alive"], "alive_init": ri["alive"],
         "frac_t_below": rep.frac_t_below, "frac_t_above": rep.frac_t_above,
-        "seconds": seconds, "timings": getattr(rep, "timings", {}),
+        "seconds": seconds, "timings": rep.timings,
         "calibration": {k: v for k, v in rep.calibration.__dict__.items() if k not in ("a", "b")},
         "tau_k": rep.tau_k, "options": {k: repr(v) for k, v in opts.items()},
-        "extra": getattr(rep, "extra", {}),
+        "extra": rep.extra,
     }
 
 

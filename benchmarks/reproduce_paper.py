@@ -250,10 +250,10 @@ def run_teacher(
         "calibration_loss": [report.calibration.loss_start, report.calibration.loss_end],
         "frac_t_below_calibration": report.frac_t_below,
         "frac_t_above_calibration": report.frac_t_above,
-        "jump": getattr(report, "jump", None),
-        "topk_thresholds": getattr(report, "topk_thresholds", None),
-        "refit_decoder": getattr(report, "refit_decoder", False),
-        "stage_seconds": dict(getattr(report, "timings", {}) or {}),
+        "jump": report.jump,
+        "topk_thresholds": report.topk_thresholds,
+        "refit_decoder": report.refit_decoder,
+        "stage_seconds": dict(report.timings),
     }
     rec["timing"] = {
         "init_seconds": init_sec,
@@ -307,7 +307,7 @@ def run_frontier(
     }
     for tgt in targets:
         m = copy.deepcopy(init)
-        if getattr(m.cfg, "k", None) is not None:  # TopK RSAE: its k is the target, as the control's
+        if m.cfg.k is not None:  # TopK RSAE: its k is the target, as the control's
             m.set_k(int(tgt))
         t_r = _ft(m, x_train, steps, float(tgt), seed)
         out["rsae"].append({"target": tgt, "reused": False, **ev(m), "steps_per_s": t_r["steps_per_s"]})
