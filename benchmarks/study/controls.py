@@ -63,6 +63,14 @@ class STEJumpReLUGate(torch.nn.Module):
         return _JumpReLUSTE.apply(h, self.threshold, self.eps)
 
 
+def _set_weights(ctrl, W_enc: Tensor, b_enc: Tensor, W_dec: Tensor) -> None:
+    """Copy ``W_enc, b_enc, W_dec`` into ``ctrl`` in place, cast to its dtype (call under no_grad)."""
+    dt = ctrl.W_enc.dtype
+    ctrl.W_enc.copy_(W_enc.to(dt))
+    ctrl.b_enc.copy_(b_enc.to(dt))
+    ctrl.W_dec.copy_(W_dec.to(dt))
+
+
 @torch.no_grad()
 def fold_jumprelu(ctrl, kappa: float = 0.5, eps: float = 0.05) -> None:
     """Fold per-latent scales ``c_j = theta_j / kappa`` into a JumpReLU control, in place.
@@ -82,11 +90,8 @@ def fold_jumprelu(ctrl, kappa: float = 0.5, eps: float = 0.05) -> None:
 
     theta = ctrl.gate.threshold.detach().double()
     c = torch.where(theta > 0, theta / kappa, torch.ones_like(theta))
-    W_enc, b_enc, W_dec = fold_scales(ctrl.W_enc, ctrl.b_enc, ctrl.W_dec, c)
+    _set_weights(ctrl, *fold_scales(ctrl.W_enc, ctrl.b_enc, ctrl.W_dec, c))
     dt = ctrl.W_enc.dtype
-    ctrl.W_enc.copy_(W_enc.to(dt))
-    ctrl.b_enc.copy_(b_enc.to(dt))
-    ctrl.W_dec.copy_(W_dec.to(dt))
     ctrl.gate = STEJumpReLUGate((theta / c).to(dt), eps=(eps / c).to(dt))
 
 
@@ -138,11 +143,7 @@ def refit_control_decoder(ctrl, x: Tensor, ridge: float = 1.0) -> dict:
     if ctrl.cfg.normalize_activations not in ("none", None):
         raise ValueError("refit_control_decoder: input normalisation is not supported")
     if ctrl.cfg.rescale_acts_by_decoder_norm:
-        W_enc, b_enc, W_dec = effective_weights(ctrl)
-        dt = ctrl.W_enc.dtype
-        ctrl.W_enc.copy_(W_enc.to(dt))
-        ctrl.b_enc.copy_(b_enc.to(dt))
-        ctrl.W_dec.copy_(W_dec.to(dt))
+        _set_weights(ctrl, *effective_weights(ctrl))
         ctrl.cfg.rescale_acts_by_decoder_norm = False
     x = x.to(ctrl.W_enc.dtype)
     z = ctrl.encode(x)
