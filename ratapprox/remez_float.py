@@ -1831,14 +1831,16 @@ def _mp_weight(weight: Callable[[Any], Any] | None) -> Callable[[Any], Any] | No
     None when it does not (the polish is then skipped)."""
     if weight is None:
         return None
+
+    def wmp(x: Any) -> Any:
+        v = weight(x)  # once per point: the weight may be costly
+        return mpmath.mpf(v.item() if isinstance(v, np.ndarray) else v)
+
     try:
-        v = weight(mpmath.mpf("0.5"))
-        if isinstance(v, np.ndarray):
-            v = v.item()
-        mpmath.mpf(v)
+        wmp(mpmath.mpf("0.5"))
     except Exception:  # a float64-only weight: no polish
         return None
-    return lambda x: mpmath.mpf(weight(x) if not isinstance(weight(x), np.ndarray) else weight(x).item())
+    return wmp
 
 
 def _relu_diagonal(prob: _Problem, k: int, dom: Domain, max_iter: int, tol: float
