@@ -2038,8 +2038,10 @@ def _remez_float(
         weight_mp=_mp_weight(weight),
     )
     out = None
-    if (use_parity and tgt.name == "relu" and m == n and m >= 1 and weight is None
-            and pts is None and _symmetric(dom)):
+    # ReLU at type (k, k): from the type (k + 1, k) reference (_relu_diagonal); on a grid only
+    # after the snapped continuous problem
+    relu_diagonal = use_parity and tgt.name == "relu" and m == n and m >= 1 and weight is None
+    if relu_diagonal and pts is None and _symmetric(dom):
         out = _relu_diagonal(prob, m, dom, int(max_iter), tol)
     if out is None and pts is not None and pts.size >= GRID_SNAP_FACTOR * N2 and not any(
             Decimal(a) < Decimal(j) < Decimal(b) for j in tgt.jumps for a, b in dom.intervals):
@@ -2060,8 +2062,7 @@ def _remez_float(
                     hrow["start"] = "continuous problem, snapped to the grid"
                 if not out["converged"]:
                     out = None
-    if (out is None and use_parity and tgt.name == "relu" and m == n and m >= 1
-            and weight is None and pts is not None):
+    if out is None and relu_diagonal and pts is not None:
         out = _relu_diagonal(prob, m, dom, int(max_iter), tol)
     if out is None:
         out = _exchange(prob, m, n, int(max_iter), tol)
