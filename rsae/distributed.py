@@ -105,6 +105,7 @@ from rsae.finetune import (
     compute_loss,
     lr_at,
     make_optimizer,
+    shift_sensitivity,
     trim_l0,
 )
 
@@ -123,7 +124,6 @@ __all__ = [
 
 _SHARD_SEED_STRIDE = 1_000_003  # keeps the ranks' sampler seeds apart (a prime, no meaning beyond that)
 _STATS = ("loss", "mse", "l1", "l0")
-_REL_STEP = 0.05  # rsae.finetune's finite-difference / first-bracket step, in units of the pre-act spread
 
 
 @dataclass(frozen=True)
@@ -289,19 +289,13 @@ def _global_preact_std(sae: nn.Module, xs: list[Tensor], world: int, device: tor
 
 
 def _global_shift_sensitivity(sae: nn.Module, x: Tensor, world: int, device: torch.device) -> float:
-    """:func:`rsae.finetune.shift_sensitivity` of the *global* batch (``x`` is this rank's part).
-
-    ``S = -d log L0 / d s = (log L0(-d) - log L0(d)) / (2 d)``, a central difference with
-    ``d = 0.05 std(h)``; the spread and both L0 values are all-reduced, so every rank gets the same
-    ``S`` and its replica takes the same shifts.  0 when the L0 does not react within the step.
-    """
-    step = _REL_STEP * _global_preact_std(sae, [x], world, device)
-    if not step > 0 or not math.isfinite(step):
-        return 0.0
-    lo, hi = _global_l0(sae, [x], step, world, device), _global_l0(sae, [x], -step, world, device)
-    if not (lo > 0 and hi > lo):
-        return 0.0
-    return (math.log(hi) - math.log(lo)) / (2 * step)
+    """:func:`rsae.finetune.shift_sensitivity` of the *global* batch (``x`` is this rank's part):
+    the spread and both L0 values are all-reduced, so every rank gets the same ``S`` and its
+    replica takes the same shifts."""
+    return shift_sensitivity(
+        sae, x, preact_std=lambda: _global_preact_std(sae, [x], world, device),
+        l0_fn=lambda s: _global_l0(sae, [x], s, world, device),
+    )
 
 
 def _initial_controller(
@@ -343,28 +337,15 @@ def _global_trim(
 ) -> dict[str, float]:
     """:func:`rsae.finetune.trim_l0` on all ranks' trim tokens (``xs``: this rank's part).
 
-    Every L0 the bracketing and regula falsi measure is all-reduced (``l0_fn``), so every rank
-    walks the same sequence of shifts and applies the same final one.  The only rank-local input
-    ``trim_l0`` would otherwise use is its first step when no sensitivity is known (5% of the
-    spread of ``xs[0]``): here the same step is computed from the global spread and handed over
-    as the equivalent sensitivity ``log(L0(0) / target) / step``.
+    Every L0 the bracketing and regula falsi measure is all-reduced (``l0_fn``), and so is the
+    pre-activation spread that sizes the first step when no sensitivity is known (``preact_std``),
+    so every rank walks the same sequence of shifts and applies the same final one.
     """
-    target, sens = controller.target, controller.shift_sensitivity
-
-    def l0_fn(s: float) -> float:
-        return _global_l0(sae, xs, s, world, device)
-
-    limit: dict[str, int] = {}
-    if not sens > 0:
-        l0_0 = l0_fn(0.0)
-        if l0_0 > target:  # otherwise trim_l0 stops before it needs a step
-            step = _REL_STEP * _global_preact_std(sae, xs, world, device)
-            if step > 0:
-                sens = math.log(l0_0 / target) / step
-            else:  # all pre-activations equal: nothing sizes a shift (a first step of 0 would
-                # make trim_l0 double 0 forever); it stops after its first measurement, unconverged
-                sens, limit = math.inf, {"max_evals": 1}
-    rec = trim_l0(sae, xs, target, rtol=cfg.trim_rtol, sensitivity=sens, l0_fn=l0_fn, **limit)
+    rec = trim_l0(
+        sae, xs, controller.target, rtol=cfg.trim_rtol, sensitivity=controller.shift_sensitivity,
+        l0_fn=lambda s: _global_l0(sae, xs, s, world, device),
+        preact_std=lambda: _global_preact_std(sae, xs, world, device),
+    )
     rec["trim_tokens"] = _all_sum([sum(int(x.shape[0]) for x in xs)], world, device)[0]
     return rec
 

@@ -282,18 +282,29 @@ def _l0_at_shift(model: torch.nn.Module, xs: list[Tensor], ds: float) -> float:
     return count / max(n, 1)
 
 
-def shift_sensitivity(model: torch.nn.Module, x: Tensor, rel_step: float = 0.05) -> float:
+@torch.no_grad()
+def _preact_std(model: torch.nn.Module, x: Tensor) -> float:
+    """Standard deviation of the pre-activations of batch ``x`` (float32)."""
+    return float(model.pre_acts(x.to(device=model.W_enc.device, dtype=model.dtype)).float().std())
+
+
+def shift_sensitivity(
+    model: torch.nn.Module, x: Tensor, rel_step: float = 0.05, *,
+    preact_std: Callable[[], float] | None = None, l0_fn: Callable[[float], float] | None = None,
+) -> float:
     """``S = -d log L0 / d shift`` of a ``b_enc`` shift, by a central difference on batch ``x``.
 
     The step is ``rel_step`` times the standard deviation of the pre-activations.  Returns 0
-    when the L0 does not react (or vanishes) within the step.
+    when the L0 does not react (or vanishes) within the step.  ``preact_std()`` and ``l0_fn(s)``,
+    if given, replace that standard deviation and the measurement ``_l0_at_shift(model, [x], s)``
+    (a data-parallel caller passes global ones, :mod:`rsae.distributed`).
     """
-    with torch.no_grad():
-        h = model.pre_acts(x.to(device=model.W_enc.device, dtype=model.dtype))
-        step = rel_step * float(h.float().std())
+    step = rel_step * (preact_std() if preact_std is not None else _preact_std(model, x))
     if not step > 0 or not math.isfinite(step):
         return 0.0
-    lo, hi = _l0_at_shift(model, [x], step), _l0_at_shift(model, [x], -step)
+    if l0_fn is None:
+        l0_fn = lambda s: _l0_at_shift(model, [x], s)
+    lo, hi = l0_fn(step), l0_fn(-step)
     if not (lo > 0 and hi > lo):
         return 0.0
     return (math.log(hi) - math.log(lo)) / (2 * step)
@@ -422,6 +433,7 @@ def _trim_batches(data: Any, cfg: FinetuneConfig, n: int | None = None) -> list[
 def trim_l0(
     model: torch.nn.Module, xs: list[Tensor], target: float, *, rtol: float = 0.002,
     sensitivity: float = 0.0, max_evals: int = 40, l0_fn: Callable[[float], float] | None = None,
+    preact_std: Callable[[], float] | None = None,
 ) -> dict[str, float]:
     """Shift ``b_enc`` by one global ``-s`` so the mean L0 on ``xs`` is in ``[(1 - rtol) target, target]``.
 
@@ -443,7 +455,9 @@ def trim_l0(
 
     ``l0_fn(s)``, if given, replaces the measurement ``_l0_at_shift(model, xs, s)`` of the mean L0
     at shift ``s``: a data-parallel caller (:mod:`rsae.distributed`) passes one that sums the counts
-    over all ranks' tokens, so that every rank takes the same steps and applies the same shift.
+    over all ranks' tokens, so that every rank takes the same steps and applies the same shift;
+    ``preact_std()``, likewise, the standard deviation of ``xs[0]``'s pre-activations that sizes
+    the fallback first step.
 
     Returns a record: ``trim_shift`` (the ``s`` applied), ``l0_before_trim``, ``l0`` (after),
     ``trim_tokens``, ``trim_evals``, ``trim_converged`` (1.0 / 0.0).
@@ -464,9 +478,7 @@ def trim_l0(
     if sensitivity > 0 and math.isfinite(g0):
         step = abs(g0) / sensitivity
     else:
-        with torch.no_grad():
-            h = model.pre_acts(xs[0].to(device=model.W_enc.device, dtype=model.dtype))
-            step = 0.05 * float(h.float().std())
+        step = 0.05 * (preact_std() if preact_std is not None else _preact_std(model, xs[0]))
     if not step > 0:  # no pre-activation spread: no shift can move L0 (doubling 0 would never end)
         rec.update(trim_converged=0.0)
         return rec
