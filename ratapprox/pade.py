@@ -83,6 +83,7 @@ from .certify import (
     _exact_degree,
     _horner,
     _iv_of,
+    _taylor_coeffs,
     _to_fraction,
     certify,
 )
@@ -187,20 +188,16 @@ class SafePade:
 # --------------------------------------------------------------------------- rigorous sign tests
 def _taylor_form(civ: Sequence[Any], X: Any) -> Any:
     r"""Enclosure of the polynomial (interval coefficients ``civ``, ascending) over ``X``: the
-    Taylor shift to the midpoint ``c`` (Horner's synthetic division, in interval arithmetic),
-    then :math:`\sum_k d_k (X - c)^k`."""
+    Taylor shift to the midpoint ``c`` (:func:`ratapprox.certify._taylor_coeffs`, in interval
+    arithmetic), then :math:`\sum_k d_k (X - c)^k`."""
     lo, hi = _ends(X)
     c = _iv.mpf((lo + hi) / 2)
-    d = list(civ[::-1])  # descending
-    deg = len(d) - 1
-    for i in range(deg):
-        for j in range(1, deg - i + 1):
-            d[j] = d[j] + c * d[j - 1]
+    d = _taylor_coeffs(civ, c, len(civ))  # d_k = C^(k)(c)/k!, ascending
     S = X - c
-    out, Sk = d[deg], _iv.mpf(1)
-    for k in range(1, deg + 1):
+    out, Sk = d[0], _iv.mpf(1)
+    for k in range(1, len(d)):
         Sk = Sk * S
-        out = out + d[deg - k] * Sk
+        out = out + d[k] * Sk
     return out
 
 
