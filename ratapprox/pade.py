@@ -384,9 +384,9 @@ def _fit_safe(
     0).
     """
     best: tuple[float, np.ndarray, np.ndarray, str] | None = None
+    margin = 1e-8 * x**2
     for label, s in patterns.items():
         b1_zero = label == "B >= 0" and zero_inside
-        margin = 1e-8 * x**2
         # Converge on every 16th sample point (the LPs are 16x smaller), then go on from there on
         # every 4th and on all, which start near the answer (table CPU time 38.7 -> 30.8 s).
         c = None
@@ -612,6 +612,7 @@ def to_safe_pade(
     p1, q = len(aq), len(bq)
     zero_inside = any(_to_fraction(a) < 0 < _to_fraction(b) for a, b in domain.intervals)
     alternating = _alternating_pattern(xs, domain)
+    yf = np.asarray(tgt.f_float(xs), dtype=float) if tgt is not None else None  # f on the sample
     fits = []  # (what was fitted, a, b, sampled deviation from it, sign pattern)
     if reason is None:
         with mpmath.workdps(dps):
@@ -628,14 +629,12 @@ def to_safe_pade(
             patterns["B >= 0"] = np.ones_like(xs)
         fits.append(("P/Q", *_fit_safe(xs, y, p1, q, patterns, zero_inside)))
     if tgt is not None and tgt.f_iv is not None:
-        yf = np.asarray(tgt.f_float(xs), dtype=float)
         patterns = {"B alternating at 0 and the gaps": alternating}
         fits.append(("the target", *_fit_safe(xs, yf, p1, q, patterns, zero_inside)))
     if tgt is not None:
         # Certify the candidates in the order of their sampled error against the target; one
         # whose sampled error (a lower bound of its true error) is above the best certified
         # bound so far cannot win, and is skipped.
-        yf = np.asarray(tgt.f_float(xs), dtype=float)
         V, W = np.polynomial.polynomial.polyvander(xs, p1 - 1), np.polynomial.polynomial.polyvander(xs, q)
         sampled = [float(np.max(np.abs(yf - (V @ f[1]) / (1 + np.abs(W[:, 1:] @ f[2]))))) for f in fits]
         fits = [f for _, f in sorted(zip(sampled, fits), key=lambda z: z[0])]
