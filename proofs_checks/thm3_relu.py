@@ -212,12 +212,13 @@ def run(quick: bool = False) -> dict:
                 for m in new:
                     compute(m)
     data = [pts[n] for n in sorted(pts)]
+    ok = [d for d in data if d["decided"]]  # certified points
     undecided = [
         {"n": d["n"], "reason": "; ".join(d.get("notes", [])) if "relative_width" not in d else
          f"certificate relative width {d['relative_width']:.2g} > {_WIDTH_TO_DECIDE:g}"}
         for d in data if not d.get("decided")
     ]
-    use = [d for d in data if d["n"] >= n_fit_min and d["decided"]]
+    use = [d for d in ok if d["n"] >= n_fit_min]
     predicted = 1 / math.pi
     # 1) sqrt(n) against log(1/eps_relu): Stahl predicts slope 1/pi, intercept log(4)/pi
     if len(use) >= 3:
@@ -295,7 +296,6 @@ def run(quick: bool = False) -> dict:
     # 3) smallest n for each eps, best vs constructive
     table = []
     for eps in eps_list:
-        ok = [d for d in data if d.get("decided")]
         best = next((d for d in ok if d["relu_upper"] <= eps), None)
         below = [d for d in ok if best and d["n"] == best["n"] - 2]
         minimal = bool(best and (best["n"] == 2 or (below and below[0]["relu_lower"] > eps)))
@@ -331,7 +331,6 @@ def run(quick: bool = False) -> dict:
                 [math.log(1 / d["relu_error"]) for d in use], [math.sqrt(d["n"]) for d in use]
             ),
         }
-    ok = [d for d in data if d.get("decided")]
     largest = max((d["n"] for d in ok), default=0)
     widths = [d["relative_width"] for d in ok]
     notes = [
