@@ -75,7 +75,6 @@ __all__ = [
     "best_sqrt_pf",
     "certify_sqrt_pf",
     "monomial_in_x",
-    "sqrt_sequence",
 ]
 
 _L1 = 201  # box centres and half-widths live on the 2^-201 grid
@@ -319,6 +318,12 @@ def _exchange(rat: SqrtPF, ref: list) -> list:
     return new
 
 
+def _log_quantiles(vals: list, size: int) -> np.ndarray:
+    """``log(vals)`` resampled to ``size`` points by linear interpolation over the quantile index."""
+    lv = np.log(np.array([float(v) for v in vals]))
+    return np.interp(np.linspace(0, 1, size), np.linspace(0, 1, lv.size), lv)
+
+
 def _continuation_start(prev: SqrtResult, k: int) -> tuple[SqrtPF, list]:
     """Start for degree k from the solution at k - 1: poles and reference resampled in log scale
     (quantile interpolation) and scaled by sqrt(k/(k-1)), since the extremal points and poles of
@@ -328,9 +333,8 @@ def _continuation_start(prev: SqrtResult, k: int) -> tuple[SqrtPF, list]:
     def resample(vals: list, size: int, scale: float) -> np.ndarray:
         # quantile interpolation of log(vals), then an affine stretch that fixes the largest
         # value (the reference's x = 1; the largest pole, q ~ 20, barely moves with k)
-        lv = np.log(np.array([float(v) for v in vals]))
-        li = np.interp(np.linspace(0, 1, size), np.linspace(0, 1, lv.size), lv)
-        return np.exp(lv[-1] + (li - lv[-1]) * scale)
+        li = _log_quantiles(vals, size)  # li[-1] = log(vals[-1]): interp is exact at the end point
+        return np.exp(li[-1] + (li - li[-1]) * scale)
 
     sc = math.sqrt(k / prev.rational.k)
     q = resample(prev.rational.q, k, sc)
@@ -353,12 +357,9 @@ def _bridge_start(lo: SqrtResult, hi: SqrtResult, k: int) -> tuple[SqrtPF, list]
     """Start for degree k from the solutions at k - 1 and k + 1: poles and reference of both
     resampled to the size needed (quantiles in log scale) and averaged in log scale."""
 
-    def resample(vals: list, size: int) -> np.ndarray:
-        lv = np.log(np.array([float(v) for v in vals]))
-        return np.interp(np.linspace(0, 1, size), np.linspace(0, 1, lv.size), lv)
-
-    q = np.exp((resample(lo.rational.q, k) + resample(hi.rational.q, k)) / 2)
-    rn = np.exp((resample(lo.reference[1:], 2 * k + 1) + resample(hi.reference[1:], 2 * k + 1)) / 2)
+    q = np.exp((_log_quantiles(lo.rational.q, k) + _log_quantiles(hi.rational.q, k)) / 2)
+    m = 2 * k + 1
+    rn = np.exp((_log_quantiles(lo.reference[1:], m) + _log_quantiles(hi.reference[1:], m)) / 2)
     return _fit_cw(q, rn)
 
 
@@ -432,7 +433,7 @@ def best_sqrt_pf(
     ValueError
         ``k`` not a positive integer.
     ArithmeticError
-        No start gave an alternating reference (reported by :func:`sqrt_sequence`).
+        No start gave an alternating reference.
     """
     if int(k) != k or k < 1:
         raise ValueError(f"`k` must be a positive integer, got {k!r}")
@@ -467,24 +468,6 @@ def best_sqrt_pf(
         rat, h, ref, emax, it, conv, _more = best
         secs = time.perf_counter() - t0
         return SqrtResult(2 * k, rat, abs(h), emax, ref, it, conv, dps, secs, notes)
-
-
-def sqrt_sequence(k_max: int, **kw) -> list[SqrtResult]:
-    """``best_sqrt_pf(k)`` for k = 1 .. k_max, each warm-started from k - 1 (continuation).
-
-    A degree where both starts fail is returned with ``converged=False`` and the reason in
-    ``notes``; the next degree then starts from ratapprox's float64 fit.
-    """
-    out: list[SqrtResult] = []
-    prev = None
-    for k in range(1, k_max + 1):
-        try:
-            res = best_sqrt_pf(k, prev=prev, **kw)
-        except _FAILURES as exc:
-            res = SqrtResult(2 * k, None, None, None, [], 0, False, 0, 0.0, [f"failed: {exc!r}"])
-        out.append(res)
-        prev = res if res.converged else None
-    return out
 
 
 # ------------------------------------------------------------------------------------ certificate
