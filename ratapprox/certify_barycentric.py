@@ -365,8 +365,7 @@ class _Evaluator:
         g = fi.div(A, D)
         fX = self.t.f(lo, hi)
         e = fi.sub(fi.sub(fX, Fj), fi.mul(T, g))
-        out = {"e": e, "den_ok": den_ok, "D": D, "j": j}
-        return out
+        return {"e": e, "den_ok": den_ok, "D": D}
 
     def taylor(self, lo: np.ndarray, hi: np.ndarray, s_L: np.ndarray, c_L: np.ndarray
                ) -> tuple[fi.Interval, fi.Interval, fi.Interval]:
@@ -480,13 +479,12 @@ class _Evaluator:
         R2 = fi.add(fi.add(fi.mul(t0, R), fi.mul(tau, R)), top)
         return (new[0], new[1]), R2
 
-    def boxes(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(upper bound of |e| on each box, proven |e(c)| at its centre, width of the centre
-        enclosure, denominator proven non-zero on the box)."""
+    def boxes(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(upper bound of |e| on each box, inf where the denominator is not proven non-zero;
+        proven |e(c)| at its centre; width of the centre enclosure)."""
         ub = np.empty(lo.size)
         lbc = np.empty(lo.size)
         wc = np.empty(lo.size)
-        dok = np.empty(lo.size, dtype=bool)
         step = max(64, _BATCH_ELEMENTS // (self.d.z.size * self.order))
         for s in range(0, lo.size, step):
             a, b = lo[s : s + step], hi[s : s + step]
@@ -494,7 +492,6 @@ class _Evaluator:
             ub_b = np.full(a.size, np.inf)
             lbc_b = np.zeros(a.size)
             wc_b = np.zeros(a.size)
-            ok_b = np.zeros(a.size, dtype=bool)
             if np.any(lin):
                 i = np.nonzero(lin)[0]
                 eX, ec, DX = self.taylor(a[i], b[i], s_L[i], c_L[i])
@@ -502,7 +499,6 @@ class _Evaluator:
                 ub_b[i] = np.where(ok, fi.mag(eX), np.inf)
                 lbc_b[i] = np.where(ok, fi.mig(ec), 0.0)
                 wc_b[i] = ec[1] - ec[0]
-                ok_b[i] = ok
             if np.any(~lin):  # a box meeting a kink or jump: natural extension
                 i = np.nonzero(~lin)[0]
                 X = self.eval(a[i], b[i])
@@ -511,10 +507,9 @@ class _Evaluator:
                 ub_b[i] = np.where(X["den_ok"], fi.mag(X["e"]), np.inf)
                 lbc_b[i] = np.where(C["den_ok"], fi.mig(C["e"]), 0.0)
                 wc_b[i] = 0.0
-                ok_b[i] = X["den_ok"]
             ub[s : s + step], lbc[s : s + step] = ub_b, lbc_b
-            wc[s : s + step], dok[s : s + step] = wc_b, ok_b
-        return ub, lbc, wc, dok
+            wc[s : s + step] = wc_b
+        return ub, lbc, wc
 
 
 def _horner(coef: list[fi.Interval], tau: fi.Interval) -> fi.Interval:
@@ -637,7 +632,7 @@ def _initial_boxes(ev: _Evaluator, pieces: list[tuple[str, str]]) -> tuple[np.nd
 def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: float, max_boxes: int,
                       lower: float, seed: float) -> tuple[float, dict[str, Any]]:
     lo, hi = _initial_boxes(ev, pieces)
-    ub, lbc, wc, _ = ev.boxes(lo, hi)
+    ub, lbc, wc = ev.boxes(lo, hi)
     n_eval = lo.size
     best = max(seed, float(np.max(lbc)))
     i = int(np.argmax(lbc))
@@ -647,7 +642,6 @@ def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: fl
     stop = "tolerance"
     rounds = 0
     stuck = 0
-    tol = rel_tol
     while True:
         rounds += 1
         near = lbc >= 0.5 * best
@@ -686,7 +680,7 @@ def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: fl
             lo, hi, mid = lo[split], hi[split], mid[split]
         nlo = np.concatenate([lo, mid])
         nhi = np.concatenate([mid, hi])
-        ub, lbc, wc, _ = ev.boxes(nlo, nhi)
+        ub, lbc, wc = ev.boxes(nlo, nhi)
         n_eval += nlo.size
         if lbc.size and float(np.max(lbc)) > best:
             i = int(np.argmax(lbc))
