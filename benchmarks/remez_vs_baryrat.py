@@ -50,6 +50,7 @@ import numpy as np
 from ratapprox import Domain, __version__, get_target, minimax
 from ratapprox.certify import certify
 from ratapprox.errors import RatapproxError
+from ratapprox.remez_float import _blas_single_thread
 
 
 @dataclass(frozen=True)
@@ -238,17 +239,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _single_threaded_blas() -> Any:
-    """One BLAS thread for the whole run (module docstring); a no-op without threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="write the results as JSON to this path")
@@ -257,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     probs = [p for p in problems() if not args.only or any(p.label.startswith(o) for o in args.only)]
     rows = []
-    with _single_threaded_blas():
+    with _blas_single_thread():  # one BLAS thread for both engines (module docstring)
         for p in probs:
             print(f"... {p.label} ({p.m},{p.n})", file=sys.stderr, flush=True)
             rows.append(run_problem(p, args.repeat))
