@@ -376,25 +376,25 @@ def _inverse_iteration(C: Any, shift: Any, steps: int = 12) -> tuple[Any, list] 
     return None
 
 
-def _admissible_b(b: list, Vn: Any, xs: list, N: int, n: int, lo: Any, hi: Any,
-                  check_float: np.ndarray | None, pieces: Sequence[tuple[float, float]] | None
-                  ) -> bool:
-    """Whether the denominator with Chebyshev coefficients ``b`` keeps one strict sign on each
-    piece of the domain (at the reference, in mp, and at ``check_float``)."""
-    if pieces is None:
-        pieces = [(float(lo), float(hi))]
+def _admissible_q(b: list, Vn: Any, xs: list, N: int, n: int, check_float: np.ndarray | None,
+                  check_mp: list | None, pieces: Sequence[tuple[float, float]]) -> list | None:
+    """The values at the reference of the denominator with Chebyshev coefficients ``b`` when it
+    keeps one strict sign on each piece of the domain (at the reference, in mp, and at
+    ``check_float``, whose points mapped to [-1, 1] in mp are ``check_mp``), else None."""
     qv = [sum(Vn[i, j] * b[j] for j in range(n + 1)) for i in range(N)]
     if any(v == 0 for v in qv):
-        return False
+        return None
+    # The signs on the reference are decided in mp; only their pattern is compared.
     qsign = np.array([1.0 if v > 0 else -1.0 for v in qv])
     if not _sign_definite_per_piece(np.array([float(x) for x in xs]), qsign, pieces):
-        return False
-    if check_float is not None:
-        tv = [(2 * mpmath.mpf(float(v)) - lo - hi) / (hi - lo) for v in check_float]
-        qs = np.array([1.0 if ChebRational._clenshaw(b, t) > 0 else -1.0 for t in tv])
+        return None
+    if check_float is not None and n > 0:
+        # In mp: near a kink q spans many orders of magnitude and a float64 evaluation of
+        # its Chebyshev sum returns noise of either sign where q is small.
+        qs = np.array([1.0 if ChebRational._clenshaw(b, tv) > 0 else -1.0 for tv in check_mp])
         if not _sign_definite_per_piece(check_float, qs, pieces):
-            return False
-    return True
+            return None
+    return qv
 
 
 def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: Any,
@@ -442,60 +442,49 @@ def _levelled_error(xs: list, fs: list, ws: list, m: int, n: int, lo: Any, hi: A
     if max_cond is not None and cond > max_cond:
         raise _NeedPrecision(cond)
     C = Binv * A
+    check_mp = None
+    if check_float is not None and n > 0:
+        check_mp = [(2 * mpmath.mpf(float(v)) - lo - hi) / (hi - lo) for v in check_float]
+    cands = []
     fast = None
     if shift is not None and n > 0:
-        fast = _inverse_iteration(C, shift)
-        if fast is None or not _admissible_b(fast[1], Vn, xs, N, n, lo, hi, check_float, pieces):
-            # the exchange can flip the sign pattern of the reference, and with it that of h
-            fast = _inverse_iteration(C, -shift)
-            if fast is not None and not _admissible_b(fast[1], Vn, xs, N, n, lo, hi, check_float,
-                                                      pieces):
-                fast = None
-    if n == 0:
-        evals, evecs = [C[0, 0]], mpmath.matrix([[1]])
-    elif fast is not None:
-        evals = [fast[0]]
-        evecs = mpmath.matrix(n + 1, 1)
-        for j in range(n + 1):
-            evecs[j, 0] = fast[1][j]
+        # the exchange can flip the sign pattern of the reference, and with it that of h
+        for sigma in (shift, -shift):
+            got = _inverse_iteration(C, sigma)
+            qv = None if got is None else _admissible_q(got[1], Vn, xs, N, n, check_float,
+                                                        check_mp, pieces)
+            if qv is not None:
+                fast = (got[0], got[1], qv)
+                break
+    if fast is not None:
+        # its vector has max |b_j| = 1 already (inverse iteration normalises so)
+        lam, b, qv = fast
+        cands.append((abs(lam), lam, [-v for v in b] if qv[0] < 0 else b))
     else:
-        try:
-            evals, evecs = mpmath.eig(C)
-        except (ZeroDivisionError, ValueError, ArithmeticError) as exc:
-            raise _Singular(f"the eigenvalue solver failed: {exc!r}") from exc
-    cands = []
-    check_mp = None
-    scale = max(abs(v) for v in evals) or mpmath.mpf(1)
-    imag_tol = mpmath.eps ** (mpmath.mpf(1) / 2) * scale
-    for k, lam in enumerate(evals):
-        if abs(mpmath.im(lam)) > imag_tol:
-            continue
-        b = [mpmath.re(evecs[j, k]) for j in range(n + 1)]
-        nb = max(abs(v) for v in b)
-        if nb == 0:
-            continue
-        b = [v / nb for v in b]
-        qv = [sum(Vn[i, j] * b[j] for j in range(n + 1)) for i in range(N)]
-        if any(v == 0 for v in qv):
-            continue
-        # The signs on the reference are decided in mp; only their pattern is compared.
-        qsign = np.array([1.0 if v > 0 else -1.0 for v in qv])
-        if not _sign_definite_per_piece(np.array([float(x) for x in xs]), qsign, pieces):
-            continue
-        if check_float is not None and n > 0:
-            # In mp: near a kink q spans many orders of magnitude and a float64 evaluation of
-            # its Chebyshev sum returns noise of either sign where q is small.
-            if check_mp is None:
-                check_mp = [(2 * mpmath.mpf(float(v)) - lo - hi) / (hi - lo) for v in check_float]
-            qs = np.array([1.0 if ChebRational._clenshaw(b, tv) > 0 else -1.0 for tv in check_mp])
-            if not _sign_definite_per_piece(check_float, qs, pieces):
+        # the eigenpair nearest the shift is not admissible (or no shift): look at all of them
+        if n == 0:
+            evals, evecs = [C[0, 0]], mpmath.matrix([[1]])
+        else:
+            try:
+                evals, evecs = mpmath.eig(C)
+            except (ZeroDivisionError, ValueError, ArithmeticError) as exc:
+                raise _Singular(f"the eigenvalue solver failed: {exc!r}") from exc
+        scale = max(abs(v) for v in evals) or mpmath.mpf(1)
+        imag_tol = mpmath.eps ** (mpmath.mpf(1) / 2) * scale
+        for k, lam in enumerate(evals):
+            if abs(mpmath.im(lam)) > imag_tol:
                 continue
-        if qv[0] < 0:
-            b = [-v for v in b]
-        cands.append((abs(mpmath.re(lam)), mpmath.re(lam), b))
-    if not cands and fast is not None:
-        # the eigenpair nearest the shift is not admissible: look at all of them
-        return _levelled_error(xs, fs, ws, m, n, lo, hi, check_float, pieces, shift=None)
+            b = [mpmath.re(evecs[j, k]) for j in range(n + 1)]
+            nb = max(abs(v) for v in b)
+            if nb == 0:
+                continue
+            b = [v / nb for v in b]
+            qv = _admissible_q(b, Vn, xs, N, n, check_float, check_mp, pieces)
+            if qv is None:
+                continue
+            if qv[0] < 0:
+                b = [-v for v in b]
+            cands.append((abs(mpmath.re(lam)), mpmath.re(lam), b))
     if not cands:
         raise _Singular("no real eigenvalue with a sign-definite denominator")
     _, h, b = min(cands, key=lambda c: c[0])
