@@ -185,6 +185,16 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _upgrade(teacher, x_train: torch.Tensor, seed: int, fit_cache: Path, **opts):
+    """``upgrade_init`` as the study runs it: seeded, calibrated on the first 8192 training rows."""
+    from rsae.upgrade import upgrade_init
+
+    torch.manual_seed(seed)
+    return upgrade_init(
+        teacher, iter([x_train[:8192]]), n_calibration_tokens=8192, cache_dir=fit_cache, **opts
+    )
+
+
 def run_teacher(
     layer: int,
     family: str,
@@ -201,7 +211,6 @@ def run_teacher(
     """Teacher / RSAE-init / RSAE / control for one teacher; returns the record (+ private models)."""
     from rsae.loading import load_sae
     from rsae.metrics import evaluate
-    from rsae.upgrade import upgrade_init
 
     t_all = time.perf_counter()
     teacher = load_sae(_teacher_dir(layer, family, target))
@@ -211,10 +220,7 @@ def run_teacher(
     _log(f"{family}_{target}: teacher evaluated")
     train_l0 = evaluate(teacher, [x_train[:65536]])["l0"]  # the target: teacher L0 on training tokens
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    init, report = upgrade_init(
-        teacher, iter([x_train[:8192]]), n_calibration_tokens=8192, cache_dir=fit_cache
-    )
+    init, report = _upgrade(teacher, x_train, seed, fit_cache)
     init_sec = time.perf_counter() - t0
     init.eval()
     _log(f"{family}_{target}: init done ({init_sec:.1f}s)")
@@ -429,21 +435,12 @@ def loses_to_control(rec: dict) -> bool:
 
 def run_remedies(rec: dict, teacher, init, x_train, ev, steps: int, seed: int, fit_cache: Path) -> list[dict]:
     """Fine-tune one RSAE per :func:`remedy_specs` entry and evaluate it like the main table."""
-    from rsae.upgrade import upgrade_init
-
     tgt = float(rec["upgrade"]["target_l0_train"])
     out = []
     for spec in remedy_specs(rec["family"]):
         t0 = time.perf_counter()
         if spec.get("init"):
-            torch.manual_seed(seed)
-            m, _ = upgrade_init(
-                teacher,
-                iter([x_train[:8192]]),
-                n_calibration_tokens=8192,
-                cache_dir=fit_cache,
-                **spec["init"],
-            )
+            m, _ = _upgrade(teacher, x_train, seed, fit_cache, **spec["init"])
         else:
             m = copy.deepcopy(init)
         if spec.get("gate_only_steps"):
@@ -664,18 +661,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 gates[(layer, family, target)] = rec.pop("_gate")
                 models = rec.pop("_models")
-                if cfg["remedies"] == "all" or (cfg["remedies"] == "losing" and loses_to_control(rec)):
-                    if layer in cfg["frontier_layers"] or cfg["remedies"] == "all":
-                        rec["remedies"] = run_remedies(
-                            rec,
-                            models["teacher"],
-                            models["init"],
-                            x_train,
-                            ev,
-                            cfg["steps"],
-                            args.seed,
-                            fit_cache,
-                        )
+                if cfg["remedies"] == "all" or (
+                    cfg["remedies"] == "losing" and layer in cfg["frontier_layers"] and loses_to_control(rec)
+                ):
+                    rec["remedies"] = run_remedies(
+                        rec, models["teacher"], models["init"], x_train, ev, cfg["steps"], args.seed,
+                        fit_cache,
+                    )
                 records.append(rec)
                 fam_recs.append(rec)
                 if target == 24:
