@@ -322,8 +322,8 @@ def fit_normalised_gate(
     m, n = type or DEFAULT_TYPES[family]
     # JumpReLU and TopK fit the same normalised gate: one cache entry ("jump") serves both.
     shape = "relu" if family == "relu" else "jump"
-    key = f"v9_{shape}_k{kappa!r}_d{delta!r}_t{m}-{n}_g{int(grid_n)}_dps{dps}_r{int(refit_rectified)}.json"
     rest = f"_k{kappa!r}_d{delta!r}_t{m}-{n}_g{int(grid_n)}_dps{dps}_r{int(refit_rectified)}.json"
+    key = f"v9_{shape}{rest}"
     # earlier versions keyed the same fit by family (v8_jumprelu_..., v8_topk_...): read those too
     olds = [f"v8_{f}{rest}" for f in ((family,) if family == "relu" else ("jumprelu", "topk"))]
     for name in ([key, *olds] if cache_dir is not None else []):
@@ -1039,24 +1039,23 @@ def upgrade_init(
         counts = {"theta_nonpositive": 0, "dead_scale_from_median": 0}
         extra["topk_per_token"] = {"k": int(teacher.cfg.k), "scale": scale,
                                    "relu_quantile": float(relu_quantile)}
-    elif family == "topk":
-        teacher_l0 = float((y != 0).sum(-1).double().mean())
-        tau, _ = estimate_topk_threshold([h], teacher_l0)
-        if not tau > 0:
-            raise ValueError(
-                f"estimated TopK threshold tau_k = {tau:.4g} is not positive: k = {teacher.cfg.k} "
-                "exceeds the number of positive pre-activations per token"
-            )
-        if topk_thresholds == "per_latent":
+    else:
+        if family == "topk":
+            teacher_l0 = float((y != 0).sum(-1).double().mean())
+            tau, _ = estimate_topk_threshold([h], teacher_l0)
+            if not tau > 0:
+                raise ValueError(
+                    f"estimated TopK threshold tau_k = {tau:.4g} is not positive: k = {teacher.cfg.k} "
+                    "exceeds the number of positive pre-activations per token"
+                )
+        if family == "topk" and topk_thresholds == "per_latent":
             threshold, info = topk_latent_thresholds(h, x_n, W_dec, b_dec, teacher_l0, tau=tau)
             extra["topk_threshold_search"] = {**info, "teacher_l0_calibration": teacher_l0}
             c, counts = threshold / kappa, {"theta_nonpositive": 0, "dead_scale_from_median": 0}
-        else:
-            c, counts = latent_scales(family, h, kappa=kappa, relu_quantile=relu_quantile, tau=tau)
-    else:
-        c, counts = latent_scales(
-            family, h, kappa=kappa, threshold=threshold, relu_quantile=relu_quantile, tau=tau
-        )
+        else:  # ReLU, JumpReLU (threshold) and global-threshold TopK (tau)
+            c, counts = latent_scales(
+                family, h, kappa=kappa, threshold=threshold, relu_quantile=relu_quantile, tau=tau
+            )
     lap("thresholds")
     W_enc, b_enc, W_dec = fold_scales(W_enc, b_enc, W_dec, c)
     b_enc = b_enc + beta  # the edge placement's offset (0 otherwise): t = h / c + beta
