@@ -138,6 +138,12 @@ def frontier_verdict(fr: dict, key: str) -> dict:
     return {"below": sum(v < c for _, v, c in pts), "compared": len(pts), "points": pts}
 
 
+def _same_target_lower(fr: dict, key: str) -> str:
+    """``"wins/points"``: frontier targets where the RSAE's ``key`` is below the control's."""
+    pairs = list(zip(fr["rsae"], fr["control"]))
+    return f"{sum(a[key] < b[key] for a, b in pairs)}/{len(pairs)}"
+
+
 def _f(v, nd=4) -> str:
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "n/a"
@@ -353,12 +359,9 @@ def markdown(result: dict, figures: dict[str, str]) -> str:
         L.append("|---|---|---|---|---|")
         for name, fr in result["frontiers"].items():
             vm, vd = frontier_verdict(fr, "mse"), frontier_verdict(fr, "delta_ce")
-            pairs = list(zip(fr["rsae"], fr["control"]))
-            sm = sum(a["mse"] < b["mse"] for a, b in pairs)
-            sd = sum(a["delta_ce"] < b["delta_ce"] for a, b in pairs)
             L.append(
                 f"| {name} | {vm['below']}/{vm['compared']} | {vd['below']}/{vd['compared']} | "
-                f"{sm}/{len(pairs)} | {sd}/{len(pairs)} |"
+                f"{_same_target_lower(fr, 'mse')} | {_same_target_lower(fr, 'delta_ce')} |"
             )
     rem = [r for r in recs if r.get("remedies")]
     if rem:
@@ -564,11 +567,9 @@ def commentary(result: dict) -> str:
         parts = []
         for name, fr in frs.items():
             vm, vd = frontier_verdict(fr, "mse"), frontier_verdict(fr, "delta_ce")
-            pairs = list(zip(fr["rsae"], fr["control"]))
-            sm = sum(a["mse"] < b["mse"] for a, b in pairs)
             parts.append(
                 f"{name}: MSE {vm['below']}/{vm['compared']}, delta-CE {vd['below']}/{vd['compared']} "
-                f"(at the same target, lower MSE {sm}/{len(pairs)})"
+                f"(at the same target, lower MSE {_same_target_lower(fr, 'mse')})"
             )
         out.append(
             "* **Frontiers** (RSAE points below the control curve at the same L0, of those inside the "
