@@ -859,14 +859,19 @@ def _taylor_order(prob: _Problem, domain: Domain, level: Any, rel_tol: float) ->
     return max(6, min(24, math.ceil(D / 2)))
 
 
+def _symmetric_domain(domain: Domain) -> bool:
+    """Whether the domain's intervals (exact decimal ends) are symmetric about 0."""
+    ivs = {(Decimal(a), Decimal(b)) for a, b in domain.intervals}
+    return ivs == {(-b, -a) for a, b in ivs}
+
+
 def _symmetric(prob: _Problem, domain: Domain) -> bool:
     """Whether |e(-x)| = |e(x)| exactly: target parity, matching exact parity of P/Q, and a
     domain symmetric about 0 (then only x >= 0 needs boxes)."""
     par = prob.target.parity
     if par not in ("odd", "even"):
         return False
-    ivs = {(Decimal(a), Decimal(b)) for a, b in domain.intervals}
-    if ivs != {(-b, -a) for a, b in ivs}:
+    if not _symmetric_domain(domain):
         return False
     pn = {k % 2 for k, v in enumerate(prob.num_q) if v != 0}
     pd = {k % 2 for k, v in enumerate(prob.den_q) if v != 0}

@@ -122,7 +122,14 @@ import numpy as np
 
 from . import _float_interval as fi
 from .barycentric import BarycentricRational
-from .certify import Certificate, _alternating_lower, _pieces, _place_points, _right_half
+from .certify import (
+    Certificate,
+    _alternating_lower,
+    _pieces,
+    _place_points,
+    _right_half,
+    _symmetric_domain,
+)
 from .domains import Domain
 from .errors import InvalidInputError
 from .targets import Target, get_target
@@ -776,12 +783,11 @@ def certify_barycentric(
     pieces = _pieces(domain, tgt)
     sym = data.symmetric()
     halved = False
-    if sym is not None and sym == tgt.parity:  # |e| even needs f and r of the same parity
-        ivs = {(Decimal(a), Decimal(b)) for a, b in domain.intervals}
-        if ivs == {(-b, -a) for a, b in ivs}:
-            # |e(-x)| = |e(x)| exactly (symmetric data, target and domain): x >= 0 suffices
-            halved = True
-            pieces = _right_half(pieces)
+    # |e| even needs f and r of the same parity
+    if sym is not None and sym == tgt.parity and _symmetric_domain(domain):
+        # |e(-x)| = |e(x)| exactly (symmetric data, target and domain): x >= 0 suffices
+        halved = True
+        pieces = _right_half(pieces)
     upper, st = _branch_and_bound(ev, pieces, float(rel_tol), int(max_boxes), lower, seed)
     rigorous = bool(np.isfinite(upper))
     if st["stop"] == "box budget":
