@@ -98,8 +98,8 @@ from rsae.finetune import (
     DivergenceError,
     FinetuneConfig,
     L0Controller,
+    _active_count_at_shift,
     _fixed_sparsity,
-    _l0_at_shift,
     _shift_b_enc,
     _trim_batches,
     compute_loss,
@@ -271,9 +271,7 @@ def _global_stats(stats: dict[str, float], world: int, device: torch.device) -> 
 def _global_l0(sae: nn.Module, xs: list[Tensor], shift: float, world: int, device: torch.device) -> float:
     """Mean L0 over all ranks' tokens with ``b_enc`` shifted by ``-shift``: counts and token numbers
     are summed (exact integers in float64), so every rank gets the same number."""
-    n = sum(int(x.shape[0]) for x in xs)
-    count = round(_l0_at_shift(sae, xs, shift) * n)  # _l0_at_shift returns count / n
-    total, n_all = _all_sum([count, n], world, device)
+    total, n_all = _all_sum(list(_active_count_at_shift(sae, xs, shift)), world, device)
     return total / max(n_all, 1.0)
 
 

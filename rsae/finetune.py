@@ -266,9 +266,15 @@ def _shift_b_enc(model: torch.nn.Module, ds: float) -> None:
     model.b_enc.sub_(ds)
 
 
-@torch.no_grad()
 def _l0_at_shift(model: torch.nn.Module, xs: list[Tensor], ds: float) -> float:
     """Mean L0 over the batches ``xs`` with ``b_enc`` shifted by ``-ds`` (restored bit for bit)."""
+    count, n = _active_count_at_shift(model, xs, ds)
+    return count / max(n, 1)
+
+
+@torch.no_grad()
+def _active_count_at_shift(model: torch.nn.Module, xs: list[Tensor], ds: float) -> tuple[int, int]:
+    """``(non-zero codes, rows)`` over the batches ``xs`` with ``b_enc`` shifted by ``-ds``."""
     b0 = model.b_enc.detach().clone()
     try:
         _shift_b_enc(model, ds)
@@ -279,7 +285,7 @@ def _l0_at_shift(model: torch.nn.Module, xs: list[Tensor], ds: float) -> float:
             n += z.shape[0]
     finally:
         model.b_enc.copy_(b0)
-    return count / max(n, 1)
+    return count, n
 
 
 @torch.no_grad()
