@@ -252,10 +252,10 @@ def run_upgrade(
     import copy
 
     init_model = copy.deepcopy(rsae)
-    if target_l0 is not None and rsae.cfg.k is not None:
-        rsae.set_k(round(target_l0))  # a TopK RSAE's L0 is set by its selection: k = target
     if target_l0 is not None:
         target = target_l0
+        if rsae.cfg.k is not None:
+            rsae.set_k(round(target_l0))  # a TopK RSAE's L0 is set by its selection: k = target
     else:
         # The teacher's L0 on *training* rows: the held-out tokens only score the result.
         from .metrics import evaluate
