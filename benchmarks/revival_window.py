@@ -24,7 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from study import data  # benchmarks/ is not a package: import via sys.path
+from reproduce_paper import _ft  # benchmarks/ is not a package: import via sys.path
+from study import data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
-    from rsae.finetune import FinetuneConfig, finetune
     from rsae.loading import load_sae
     from rsae.metrics import evaluate
     from rsae.upgrade import upgrade_init
@@ -55,10 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'teacher':<24} {te['mse']:>10.5g} {te['l0']:>8.2f} {te['alive']:>7.4f}")
     for w in args.windows:
         m, t0 = copy.deepcopy(init), time.perf_counter()
-        cfg = FinetuneConfig(steps=args.steps, target_l0=target, seed=0, checkpoint_every=10**9,
-                             batch_size=1024, lr=1e-3, revive_after=w)
-        finetune(m, x_train, cfg)
-        r = evaluate(m.eval(), [x_eval])
+        _ft(m, x_train, args.steps, target, seed=0, revive_after=w)  # the study's fine-tune settings
+        r = evaluate(m, [x_eval])
         print(f"{'RSAE revive_after=' + str(w):<24} {r['mse']:>10.5g} {r['l0']:>8.2f} {r['alive']:>7.4f} "
               f"{time.perf_counter() - t0:>5.0f}")
     return 0
