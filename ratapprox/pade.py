@@ -648,7 +648,7 @@ def to_safe_pade(
         with workprec(bits):
             pieces = _sign_pieces(b_c, domain)
         ct = None
-        if tgt is not None:
+        if tgt is not None and tgt.f_iv is not None:  # a callable's estimate follows max_deviation
             ct = _certify_vs_target(tgt, a_c, b_c, pieces, aq, Qn, domain, dps, rel_tol, max_boxes)
         cand = (ct, what, a_c, b_c, d_est, label, pieces)
         if best is None or (ct is not None and ct.upper < best[0].upper):
@@ -677,14 +677,20 @@ def to_safe_pade(
                                      rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes))
             c = _join(parts)
         else:
-            g = _safe_target("safe_pade_deviation", a_out, b_out, None, list(aq), list(Qn))
-            c = certify(g, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes)
+            c = _abs_b_deviation(a_out, b_out, aq, Qn, domain, dps, rel_tol, max_boxes)
         certs["max_deviation"] = c
         dev = c.upper
         if not c.rigorous:
             notes.append(f"max_deviation not certified: {c.notes}")
         if math.isinf(float(dev)):
             notes.append("deviation bound is infinite")
+        if tgt is not None and tgt.f_iv is None:
+            # A callable target (P/Q is then valid): the estimate ||f - P/Q|| + ||P/Q - r~||,
+            # the latter by the |B~| form (computed above when the sign pieces were not proven).
+            cd = c if pieces is None else _abs_b_deviation(a_out, b_out, aq, Qn, domain, dps,
+                                                           rel_tol, max_boxes)
+            c0 = certify(tgt, list(aq), list(Qn), domain, dps=dps)
+            ct = Certificate(c0.lower, c0.upper + cd.upper, False, c0.method, c0.notes)
     else:
         notes.append(f"max_deviation is None: P/Q is no valid comparison ({reason})")
     err = None
@@ -740,23 +746,27 @@ def _certify_vs_target(
     aq: list[Fraction], Qn: list[Fraction], domain: Domain, dps: int, rel_tol: float,
     max_boxes: int,
 ) -> Certificate:
-    """Certified bound of ``max |f - P~/(1 + |B~|)|`` on the domain.
+    """Certified bound of ``max |f - P~/(1 + |B~|)|`` on the domain, for a target with an
+    interval enclosure (a callable gets an estimate in :func:`to_safe_pade`).
 
     With the sign of ``B~`` proven piecewise the form is a rational on each piece and certify's
     Taylor forms apply; otherwise ``|B~|`` is enclosed by interval arithmetic
-    (:func:`_safe_target`).  A target without an enclosure (a callable) gets the estimate
-    ``||f - P/Q|| + ||P/Q - r~||`` (``P/Q`` is then valid: see :func:`to_safe_pade`).
+    (:func:`_safe_target`).
     """
-    if tgt.f_iv is not None and pieces is not None:
+    if pieces is not None:
         return _join([
             certify(tgt, list(a), [Fraction(1), *(sgn * _to_fraction(v) for v in b)], piece,
                     dps=dps, rel_tol=max(rel_tol, 1e-3), max_boxes=max_boxes)
             for piece, sgn in pieces
         ])
-    if tgt.f_iv is not None:
-        gt = _safe_target("safe_pade_error", a, b, tgt, list(aq), list(Qn))
-        return certify(gt, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-3), max_boxes=max_boxes)
-    ct = certify(tgt, list(aq), list(Qn), domain, dps=dps)
+    gt = _safe_target("safe_pade_error", a, b, tgt, list(aq), list(Qn))
+    return certify(gt, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-3), max_boxes=max_boxes)
+
+
+def _abs_b_deviation(
+    a: Sequence[Any], b: Sequence[Any], aq: list[Fraction], Qn: list[Fraction], domain: Domain,
+    dps: int, rel_tol: float, max_boxes: int,
+) -> Certificate:
+    """Certified bound of ``max |P/Q - P~/(1 + |B~|)|``, ``|B~|`` enclosed directly."""
     g = _safe_target("safe_pade_deviation", a, b, None, list(aq), list(Qn))
-    cd = certify(g, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes)
-    return Certificate(ct.lower, ct.upper + cd.upper, False, ct.method, ct.notes)
+    return certify(g, [0], [1], domain, dps=dps, rel_tol=max(rel_tol, 1e-2), max_boxes=max_boxes)
