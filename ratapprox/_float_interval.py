@@ -50,7 +50,7 @@ import numpy as np
 
 __all__ = [
     "add", "div", "down", "enclose_fraction", "hull", "intersect", "mag", "mig", "mul",
-    "neg", "recip", "row_sum", "scale", "sqr", "sub", "up", "whole",
+    "neg", "recip", "row_sum", "scale", "sqr", "sub", "up",
 ]
 
 _INF = np.inf
@@ -76,11 +76,6 @@ def _clean(lo: np.ndarray, hi: np.ndarray) -> Interval:
         lo = np.where(bad, -_INF, lo)
         hi = np.where(bad, _INF, hi)
     return lo, hi
-
-
-def whole(shape: Any) -> Interval:
-    """``[-inf, inf]`` of the given shape."""
-    return np.full(shape, -_INF), np.full(shape, _INF)
 
 
 def enclose_fraction(q: Fraction) -> tuple[float, float]:
