@@ -956,8 +956,13 @@ def _branch_and_bound(
     best = mpmath.mpf(known_lower) if known_lower is not None else mpmath.mpf(0)
     if seed is not None:
         best = max(best, seed)
-    ev: Any = (_TaylorModelEval(prob, _taylor_order(prob, domain, best, rel_tol))
-               if prob.target.taylor_iv is not None else _BoxEval(prob))
+    ev: Any
+    if prob.target.taylor_iv is not None:
+        ev = _TaylorModelEval(prob, _taylor_order(prob, domain, best, rel_tol))
+        forms = f"Taylor models of order {ev.K}, third-order forms at breakpoints"
+    else:
+        ev = _BoxEval(prob)
+        forms = "third-order Taylor/mean-value forms"
     n_eval = 0
     den_fail = False
     pieces = _pieces(domain, prob.target)
@@ -1011,9 +1016,6 @@ def _branch_and_bound(
     upper = max(top, stuck_ub)
     if upper == _INF:
         den_fail = True
-    order = getattr(ev, "K", None)
-    forms = (f"Taylor models of order {order}, third-order forms at breakpoints"
-             if order is not None else "third-order Taylor/mean-value forms")
     stats = {"boxes": n_eval, "stop": stop, "stuck": stuck_ub > 0 and not at_jump, "den_fail": den_fail,
              "symmetric": symmetric, "forms": forms}
     return upper, best, stats
