@@ -647,10 +647,8 @@ def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: fl
     done_max = 0.0
     noise = 0.0
     stop = "tolerance"
-    rounds = 0
     stuck = 0
     while True:
-        rounds += 1
         near = lbc >= 0.5 * best
         if np.any(near):
             noise = max(noise, float(np.max(wc[near])))
@@ -694,7 +692,7 @@ def _branch_and_bound(ev: _Evaluator, pieces: list[tuple[str, str]], rel_tol: fl
             best, argbest = float(lbc[i]), float(nlo[i] + (nhi[i] - nlo[i]) / 2)
         lo, hi = nlo, nhi
     upper = max(done_max, float(np.max(ub)) if ub.size else 0.0)
-    return upper, {"boxes": n_eval, "stop": stop, "rounds": rounds, "stuck": stuck, "best": best,
+    return upper, {"boxes": n_eval, "stop": stop, "stuck": stuck, "best": best,
                    "argbest": argbest,
                    "noise": noise, "tol": tol}
 
