@@ -131,6 +131,7 @@ from .aaa import aaa_lawson
 from .barycentric import BarycentricRational
 from .domains import Domain
 from .errors import InvalidInputError
+from .extrema import brent_max_mp  # mp Brent maximiser (shared with the mpmath engine)
 from .targets import Target, get_target
 
 __all__ = ["remez_float"]
@@ -1167,8 +1168,6 @@ def _polish(prob: _Problem, out: dict[str, Any], m: int, n: int) -> dict[str, An
     moves things by the float64 noise level; anything beyond that level the scan would see).
     Returns ``out`` unchanged when the polish does not apply or does not improve the gap.
     """
-    from .extrema import brent_max_mp  # mp Brent maximiser (shared with the mpmath engine)
-
     N2 = m + n + 2
     r = out["rational"]
     ref = np.asarray(out["reference"], dtype=float)
@@ -1206,7 +1205,7 @@ def _polish(prob: _Problem, out: dict[str, Any], m: int, n: int) -> dict[str, An
                 if sol is None:
                     return out
                 a, b, h = sol
-                new_x, new_e = _refine_reference_mp(prob, x, err, fixed, brent_max_mp)
+                new_x, new_e = _refine_reference_mp(prob, x, err, fixed)
                 ee = [abs(v) for v in new_e]
                 if any(
                         (new_e[i] > 0) == (new_e[i + 1] > 0) for i in range(N2 - 1)):
@@ -1228,7 +1227,7 @@ def _polish(prob: _Problem, out: dict[str, Any], m: int, n: int) -> dict[str, An
             def err_r(z: Any) -> Any:
                 return wmp(z) * (prob.f_mp(z) - _bary_mp(tr, ar, wr, z))
 
-            xr, er = _refine_reference_mp(prob, x, err_r, fixed, brent_max_mp)
+            xr, er = _refine_reference_mp(prob, x, err_r, fixed)
             emax_r = max(abs(v) for v in er)
             hr = abs(h)
     except (ZeroDivisionError, ValueError, ArithmeticError, InvalidInputError):
@@ -1301,8 +1300,8 @@ def _nudge_rounding(prob: _Problem, t: list, vals: np.ndarray, wts: np.ndarray, 
     return vals, wts
 
 
-def _refine_reference_mp(prob: _Problem, x: list, err: Callable[[Any], Any], fixed: set,
-                         brent: Callable[..., tuple[Any, Any]]) -> tuple[list, list]:
+def _refine_reference_mp(prob: _Problem, x: list, err: Callable[[Any], Any], fixed: set
+                         ) -> tuple[list, list]:
     """Move every reference point to the extremum of ``err`` next to it (mp, Brent's method).
 
     Bracket of ``x_k``: half-way to its neighbours, clipped to its interval of the domain;
@@ -1340,8 +1339,8 @@ def _refine_reference_mp(prob: _Problem, x: list, err: Callable[[Any], Any], fix
             out_x.append(xk)
             out_e.append(ek)
             continue
-        ub, gb = brent(lambda u, s=s, lo=lo, w=w: s * err(lo + u * w), mpmath.mpf(0), mpmath.mpf(1),
-                       (xk - lo) / w, s * ek, xtol)
+        ub, gb = brent_max_mp(lambda u, s=s, lo=lo, w=w: s * err(lo + u * w), mpmath.mpf(0),
+                              mpmath.mpf(1), (xk - lo) / w, s * ek, xtol)
         xb = lo + ub * w
         out_x.append(xb)
         out_e.append(s * gb)
