@@ -231,16 +231,15 @@ def _taylor_piecewise_linear(
 ) -> Callable[[Any, int], list[Any] | None]:
     """Taylor coefficients ``[f(X), f'(X), 0, ..., 0]`` of a function linear between ``points``;
     ``None`` on an X that meets one of them (there ``f`` is not analytic)."""
+    d2f_iv = _d2_piecewise_linear(points)  # 0, or None on an X that meets a point
 
     def f(x: Any, K: int) -> list[Any] | None:
-        for p in points:
-            th = mpmath.iv.mpf(p)  # at the current precision (see _iv_step)
-            if not (x.a > th.b or x.b < th.a):
-                return None
+        zero = d2f_iv(x)
+        if zero is None:
+            return None
         d = df_iv(x)
         if d is None:
             return None
-        zero = mpmath.iv.mpf(0)
         return [f_iv(x), d, *([zero] * max(K - 1, 0))][: K + 1]
 
     return f
