@@ -864,8 +864,8 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
             ws = [mpmath.mpf(weight(x)) for x in ref] if weight is not None else [mpmath.mpf(1)] * N
             # digits lost in e = f - r, as far as known before the solve (previous h or hint)
             h_est = abs(prev_h) if prev_h else (error_hint or 0)
-            fscale0 = max(max(abs(v) for v in fs), mpmath.mpf(10) ** (-dps))
-            lost0 = max(0, math.ceil(float(mpmath.log10(fscale0 / h_est)))) if h_est else 0
+            fscale = max(max(abs(v) for v in fs), mpmath.mpf(10) ** (-dps))
+            lost0 = max(0, math.ceil(float(mpmath.log10(fscale / h_est)))) if h_est else 0
             try:
                 shift = prev_h if prev_gap <= SHIFT_GAP else None
                 h, r, cond = _levelled_error(ref, fs, ws, m_red, n_red, lo, hi, check, pieces,
@@ -902,7 +902,6 @@ def _exchange(target: Target, m_red: int, n_red: int, domain: Domain, ref0: list
                 e = target.mp(x) - r(x)
                 return e * weight(x) if weight is not None else e
 
-            fscale = max(max(abs(v) for v in fs), mpmath.mpf(10) ** (-dps))
             roundoff = mpmath.mpf(10) ** (-(wdps - 5)) * fscale
             if abs(h) <= roundoff:
                 # |h| at rounding level: either f is (numerically) of type (m, n) -- an exact
