@@ -212,7 +212,7 @@ def local_extrema_mp(err: Callable[[Any], Any], domain: Domain, *, reference: Se
             rel = [mpmath.mpf(10) ** (-j / mpmath.mpf(cluster)) for j in range(1, cluster * depth + 1)]
             L = hi - lo
             extra = []
-            for c in {lo, hi, *[b for b in bps if lo <= b <= hi]}:
+            for c in fixed:
                 extra.extend(v for d in rel for v in (c - L * d, c + L * d) if lo < v < hi)
             xs = sorted(set(xs) | set(extra))
         es = [err(x) for x in xs]
